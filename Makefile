@@ -1,0 +1,28 @@
+# make demo: set up .venv, install, and turn the example sketches into faces with the default model.
+# make test: the test suite (what CI runs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch==2.13.0 (CPU build) is taken from a local wheel folder when one exists
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
+.PHONY: demo test install clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/sketch2face generate examples/ --output out/demo --side-by-side --sheet out/demo/sheet.png
+	@echo "faces: out/demo/  side-by-side sheet: out/demo/sheet.png"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out

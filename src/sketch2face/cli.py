@@ -1,0 +1,195 @@
+"""Command line: ``sketch2face <subcommand>``. Parses arguments and calls the library; no logic here."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_config
+    from .train import train
+
+    overrides = list(args.set or [])
+    if args.max_minutes is not None:
+        overrides.append(f"train.max_minutes={args.max_minutes}")
+    if args.output_dir is not None:
+        overrides.append(f"output_dir={args.output_dir}")
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as error:
+        print(f"sketch2face train: {error}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        import json
+        from .config import config_to_dict
+
+        print(json.dumps(config_to_dict(config), indent=2))
+        return 0
+    run_dir = train(config, resume=args.resume, progress=not args.quiet)
+    print(f"run folder: {run_dir}\nrelease (best EMA generator): {run_dir / 'release'}")
+    return 0
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    """Files, directories (their image files, sorted) and glob patterns -> paths; plus error lines."""
+    import glob
+
+    from .data.datasets import IMAGE_SUFFIXES
+
+    paths: list[Path] = []
+    errors: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                errors.append(f"{item}: folder holds no images")
+            paths += found
+        elif path.exists():
+            paths.append(path)
+        else:
+            matches = sorted(Path(m) for m in glob.glob(item) if Path(m).is_file())
+            if not matches:
+                errors.append(f"{item}: no such file, folder or matching pattern")
+            paths += matches
+    unique = list(dict.fromkeys(p.resolve() for p in paths))  # a file named twice is converted once
+    return unique, errors
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from .data.transforms import InputImageError
+    from .io import ModelNotFoundError
+    from .pipeline import SketchToFacePipeline, contact_sheet, save_generated, side_by_side
+
+    if args.batch_size < 1:
+        print("sketch2face generate: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    torch.manual_seed(args.seed)
+    try:
+        pipe = SketchToFacePipeline(args.model, precision=args.precision)
+    except (ModelNotFoundError, ValueError) as error:
+        print(f"sketch2face generate: {error}", file=sys.stderr)
+        return 2
+    print(f"model: {pipe.model_name} ({pipe.generator.release_dir})", file=sys.stderr)
+    paths, errors = expand_inputs(args.inputs)
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    args.output.mkdir(parents=True, exist_ok=True)
+    used_names: set[str] = set()
+    sheet_rows = []
+    written = 0
+    bar = tqdm(total=len(paths), unit="image", disable=args.quiet or not paths)
+    for start in range(0, len(paths), args.batch_size):
+        chunk, prepared = [], []
+        for path in paths[start:start + args.batch_size]:
+            try:
+                prepared.append(pipe.preprocess(path))
+                chunk.append(path)
+            except InputImageError as error:
+                message = str(error) if str(path) in str(error) else f"{path}: {error}"
+                tqdm.write(f"error: {message}", file=sys.stderr)
+                errors.append(message)
+                bar.update(1)
+        if not prepared:
+            continue
+        faces = pipe.generate_prepared(prepared, keep_size=args.keep_size, batch_size=args.batch_size)
+        for path, item, face in zip(chunk, prepared, faces):
+            stem = path.stem
+            suffix = 2
+            while stem in used_names:  # a.png and a.jpg both given: keep both outputs
+                stem = f"{path.stem}-{suffix}"
+                suffix += 1
+            used_names.add(stem)
+            image = side_by_side(item.greyscale, face) if args.side_by_side else face
+            save_generated(image, args.output / f"{stem}.{args.format}", pipe.model_name, args.format)
+            if args.sheet:
+                sheet_rows.append(image if args.side_by_side else side_by_side(item.greyscale, face))
+            written += 1
+            bar.update(1)
+    bar.close()
+    if args.sheet and sheet_rows:
+        save_generated(contact_sheet(sheet_rows), args.sheet, pipe.model_name, "png")
+        print(f"sheet: {args.sheet}", file=sys.stderr)
+    print(f"wrote {written} face(s) to {args.output}" + (f"; {len(errors)} input(s) failed" if errors else ""),
+          file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .io import DEFAULT_MODEL, bundled_models, read_release_config
+    from .models import list_models
+
+    print("bundled models:")
+    for name in bundled_models():
+        config = read_release_config(name)
+        marker = " (default)" if name == DEFAULT_MODEL else ""
+        print(f"  {name}{marker}: {config['arch']}")
+    print("architectures and presets:", ", ".join(list_models()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sketch2face",
+        description="Turn face sketches into photorealistic face photos.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "train", help="train a generator on paired sketch/photo folders",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a conditional GAN. Examples:\n"
+                    "  sketch2face train --config configs/pix2pix_cufs.yaml\n"
+                    "  sketch2face train --config configs/pix2pix_cufs.yaml --set train.lr=1e-4 --max-minutes 30\n"
+                    "  sketch2face train --resume runs/00003-pix2pix-cufs",
+    )
+    p.add_argument("--config", type=Path, help="YAML recipe (see configs/); defaults apply where silent")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. train.batch_size=4 (repeatable)")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget; ends with a checkpoint")
+    p.add_argument("--output-dir", help="parent folder of run folders (default: runs)")
+    p.add_argument("--resume", type=Path, help="run folder or checkpoint to continue exactly")
+    p.add_argument("-n", "--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "generate", help="turn sketches into face photos",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Examples:\n"
+                    "  sketch2face generate sketch.png --output faces/\n"
+                    "  sketch2face generate sketches/ 'more/*.jpg' --output faces/ --side-by-side --format jpg",
+    )
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder for OUTPUT/<input stem>.<format>")
+    p.add_argument("--model", default=None,
+                   help="bundled model name or release folder (default: the bundled default model)")
+    p.add_argument("--format", choices=["png", "jpg"], default="png")
+    p.add_argument("--side-by-side", action="store_true", help="write the sketch beside the face")
+    p.add_argument("--sheet", type=Path, help="also write one contact sheet of all sketch/face pairs (PNG)")
+    p.add_argument("--keep-size", action="store_true",
+                   help="resize the face back to the input's frame instead of the model's resolution")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--seed", type=int, default=0, help="random seed (outputs are deterministic for a seed)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("models", help="list bundled models and registered architectures")
+    p.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

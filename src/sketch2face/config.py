@@ -1,0 +1,159 @@
+"""Run configuration: typed dataclasses, loaded from YAML, overridden by ``section.key=value`` flags."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value or file that cannot be used; the message names the key."""
+
+
+@dataclass
+class ModelConfig:
+    generator: str = "unet"
+    """Registered generator name (see ``sketch2face models``)."""
+    generator_config: dict[str, Any] = field(default_factory=dict)
+    discriminator: str = "patchgan"
+    discriminator_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = field(default_factory=lambda: ["../shared/data/cufs/train"])
+    """Paired folders (photos/ + sketches/ with matching names), relative to the working directory."""
+    image_size: int = 256
+    val_fraction: float = 0.08
+    """Share of the training pairs held out (by a hash of the name) for validation and keep-best."""
+    split_seed: int = 0
+    augment: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.train, str):
+            self.train = [self.train]
+        if self.image_size < 16 or self.image_size % 16:
+            raise ConfigError(f"data.image_size must be a multiple of 16 and >= 16, got {self.image_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 8
+    lr: float = 2e-4
+    lr_decay_start: float = 0.5
+    """Share of the run (steps or time budget) after which the learning rate decays linearly to 0."""
+    beta1: float = 0.5
+    beta2: float = 0.999
+    epochs: int = 200
+    max_steps: int | None = None
+    """Stop after this many optimiser steps (overrides epochs when smaller)."""
+    max_minutes: float | None = None
+    """Wall-clock budget; training ends with a checkpoint when it is spent."""
+    gan_mode: str = "lsgan"
+    """"vanilla" (BCE, as pix2pix), "lsgan" or "hinge"."""
+    lambda_gan: float = 1.0
+    lambda_l1: float = 100.0
+    precision: str = "bf16"
+    """"bf16" autocast (fast on CPUs with AMX) or "fp32"."""
+    channels_last: bool = True
+    ema_decay: float = 0.999
+    """Exponential moving average of generator weights; 0 disables."""
+    eval_every: int = 250
+    checkpoint_every: int = 250
+    seed: int = 0
+    num_threads: int | None = None
+    """torch intra-op threads; default: all cores."""
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if self.gan_mode not in ("vanilla", "lsgan", "hinge"):
+            raise ConfigError(f"train.gan_mode must be vanilla, lsgan or hinge, got {self.gan_mode!r}")
+        if self.precision not in ("bf16", "fp32"):
+            raise ConfigError(f"train.precision must be bf16 or fp32, got {self.precision!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"train.max_minutes must be positive, got {self.max_minutes}")
+        for name in ("epochs", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    output_dir: str = "runs"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _build(cls, values: dict[str, Any], prefix: str = ""):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {type(values).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {[prefix + k for k in unknown]}; known: {sorted(known)}")
+    kwargs = {}
+    for key, value in values.items():
+        default = getattr(cls(), key) if key in known else None
+        if is_dataclass(default):
+            kwargs[key] = _build(type(default), value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, known[key].type, f"{prefix}{key}")
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ConfigError(f"{prefix or 'config'}: {error}") from None
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """YAML reads ``1e-4`` as a string and users type ``--set train.lr=3``: convert to the field's type."""
+    annotation = str(annotation)
+    try:
+        if annotation.startswith("float") and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return float(value)
+        if annotation.startswith("int") and isinstance(value, str):
+            return int(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if annotation == "bool" and not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults < YAML file < ``section.key=value`` overrides (values parsed as YAML scalars)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"cannot read config {path}: {error}") from None
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        dotted, raw = item.split("=", 1)
+        node = values
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return _build(RunConfig, values)
+
+
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
+    return asdict(config)
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")

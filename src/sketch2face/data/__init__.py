@@ -1,0 +1,1 @@
+"""Reading, preparing and augmenting sketch/photo data."""

@@ -1,0 +1,181 @@
+"""Image <-> array conversions: reading any image mode, padding to the model's square frame,
+and the one pair of functions that maps pixels to the model's [-1, 1] range and back."""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+
+#: Largest image we agree to decode (pixels). Larger files are refused before decoding, which also
+#: stops decompression bombs; 50 MP covers any scanned sketch.
+MAX_INPUT_PIXELS = 50_000_000
+PAPER_WHITE = 255
+
+
+class InputImageError(ValueError):
+    """An input that is not a readable image; the message names the input and the reason."""
+
+
+def _describe(source: ImageInput) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, bytes):
+        return f"<{len(source)} bytes>"
+    if isinstance(source, np.ndarray):
+        return f"<array {source.shape} {source.dtype}>"
+    return f"<{type(source).__name__}>"
+
+
+def load_image(source: ImageInput) -> Image.Image:
+    """Open a path, encoded bytes, PIL image or NumPy array as a fully decoded PIL image.
+
+    Raises:
+        InputImageError: not an image, truncated, too large, or an unsupported array.
+    """
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        return _array_to_image(source)
+    name = _describe(source)
+    try:
+        if isinstance(source, bytes):
+            handle = io.BytesIO(source)
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise InputImageError(f"{name}: no such file")
+            handle = path.open("rb")
+        with handle:
+            image = Image.open(handle)
+            if image.width * image.height > MAX_INPUT_PIXELS:
+                raise InputImageError(
+                    f"{name}: image is {image.width}x{image.height}, more than the "
+                    f"{MAX_INPUT_PIXELS // 1_000_000} megapixel limit"
+                )
+            image.load()  # decode now so a truncated file fails here, not later
+            image = ImageOps.exif_transpose(image)
+    except InputImageError:
+        raise
+    except UnidentifiedImageError:
+        raise InputImageError(f"{name}: not an image file (format not recognised)") from None
+    except Image.DecompressionBombError as error:
+        raise InputImageError(f"{name}: refused, image too large ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise InputImageError(f"{name}: cannot decode image ({error})") from None
+    return image
+
+
+def _array_to_image(array: np.ndarray) -> Image.Image:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise InputImageError(f"{_describe(array)}: expected HxW, HxWx1, HxWx3 or HxWx4")
+    if array.size == 0:
+        raise InputImageError(f"{_describe(array)}: empty array")
+    if array.dtype == np.uint8:
+        return Image.fromarray(array)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise InputImageError(f"{_describe(array)}: contains NaN or infinity")
+        # floats are taken as [0, 1] images (the usual convention); values outside are clipped
+        return Image.fromarray((np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    if array.dtype == np.uint16:
+        return Image.fromarray((array.astype(np.float32) / 257.0 + 0.5).astype(np.uint8))
+    if array.dtype == np.bool_:
+        return Image.fromarray(array.astype(np.uint8) * 255)
+    raise InputImageError(f"{_describe(array)}: unsupported dtype {array.dtype}")
+
+
+def to_grayscale(image: Image.Image) -> np.ndarray:
+    """Any PIL mode -> HxW uint8, transparent areas becoming white paper."""
+    mode = image.mode
+    if mode == "P":
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        image = image.convert("RGBA")
+        paper = Image.new("RGBA", image.size, (PAPER_WHITE,) * 4)
+        image = Image.alpha_composite(paper, image).convert("L")
+        return np.asarray(image, dtype=np.uint8)
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # high-bit-depth scans: stretch the used range to 8 bits rather than clip at 255
+        values = np.asarray(image, dtype=np.float32)
+        low, high = float(values.min()), float(values.max())
+        if high <= low:
+            return np.full(values.shape, PAPER_WHITE if high > 0 else 0, dtype=np.uint8)
+        return ((values - low) / (high - low) * 255.0 + 0.5).astype(np.uint8)
+    if mode == "1":
+        image = image.convert("L")
+    if mode == "CMYK" or mode == "YCbCr" or mode == "LAB" or mode == "HSV":
+        image = image.convert("RGB")
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """Any PIL mode -> HxWx3 uint8 (transparency over white)."""
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = image.convert("RGBA")
+        paper = Image.new("RGBA", image.size, (PAPER_WHITE,) * 4)
+        image = Image.alpha_composite(paper, image)
+    elif image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return np.repeat(to_grayscale(image)[:, :, None], 3, axis=2)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where the original image sits inside the padded square, for cropping the output back."""
+
+    height: int
+    width: int
+    top: int
+    left: int
+    side: int
+
+
+def pad_to_square(array: np.ndarray, fill: int | str = PAPER_WHITE) -> tuple[np.ndarray, Frame]:
+    """Centre an HxW(xC) image in a square canvas; ``fill`` is a grey value or "edge" (replicate)."""
+    height, width = array.shape[:2]
+    side = max(height, width)
+    top, left = (side - height) // 2, (side - width) // 2
+    pads = [(top, side - height - top), (left, side - width - left)] + [(0, 0)] * (array.ndim - 2)
+    if fill == "edge":
+        padded = np.pad(array, pads, mode="edge")
+    else:
+        padded = np.pad(array, pads, mode="constant", constant_values=int(fill))
+    return padded, Frame(height, width, top, left, side)
+
+
+def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize uint8 HxW(xC) to (width, height) with area averaging when shrinking, bicubic when enlarging."""
+    import cv2
+
+    width, height = size
+    if (array.shape[1], array.shape[0]) == (width, height):
+        return array
+    shrinking = width < array.shape[1] or height < array.shape[0]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return cv2.resize(array, (width, height), interpolation=interpolation)
+
+
+def crop_to_frame(square: np.ndarray, frame: Frame) -> np.ndarray:
+    """Inverse of ``pad_to_square`` followed by a resize: map a square output back to the input's frame."""
+    full = resize(square, (frame.side, frame.side))
+    return full[frame.top : frame.top + frame.height, frame.left : frame.left + frame.width]
+
+
+def to_model_range(pixels: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [-1, 1]. The only place pixels enter the model's range."""
+    return pixels.astype(np.float32) / 127.5 - 1.0
+
+
+def from_model_range(values: np.ndarray) -> np.ndarray:
+    """float [-1, 1] (any shape) -> uint8 [0, 255], clipping and rounding. The only way back."""
+    return (np.clip((np.asarray(values, dtype=np.float32) + 1.0) * 127.5, 0.0, 255.0) + 0.5).astype(np.uint8)

@@ -1,0 +1,133 @@
+"""Release folders (``config.json`` + ``model.safetensors``) and atomic file writes."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .models import create_model
+
+FORMAT_VERSION = 1
+BUNDLED_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "pix2pix-cufs"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model name or folder that does not exist; the message lists the bundled models."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` through a temporary file and rename, so a crash never leaves a broken checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_pretrained(model: nn.Module, directory: str | Path, dtype: torch.dtype = torch.float16,
+                    metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` (weights cast to ``dtype``) into ``directory``.
+
+    The folder is assembled beside the target and renamed into place, replacing any old release whole.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    config = {"format_version": FORMAT_VERSION, "arch": model.arch_name, "config": asdict(model.config)}
+    if metadata:
+        config["metadata"] = metadata
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        save_file(state, str(staging / "model.safetensors"))
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def bundled_models() -> list[str]:
+    """Names of the models that ship inside the package."""
+    if not BUNDLED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def resolve_model_dir(name_or_path: str | Path | None = None) -> Path:
+    """A bundled model's name (default: the default model) or a release folder -> its folder."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_MODEL
+    candidate = Path(name_or_path)
+    if (candidate / "config.json").is_file():
+        return candidate
+    bundled = BUNDLED_DIR / str(name_or_path)
+    if (bundled / "config.json").is_file():
+        return bundled
+    raise ModelNotFoundError(
+        f"model {str(name_or_path)!r} is neither a bundled model ({', '.join(bundled_models()) or 'none'}) "
+        "nor a folder with config.json and model.safetensors"
+    )
+
+
+def read_release_config(directory: str | Path) -> dict[str, Any]:
+    directory = resolve_model_dir(directory)
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelNotFoundError(f"{directory}/config.json is unreadable: {error}") from None
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ModelNotFoundError(f"{directory}: unsupported format_version {config.get('format_version')!r}")
+    return config
+
+
+def load_pretrained(name_or_path: str | Path | None = None, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Build the model a release folder (or bundled model name) describes and load its weights, in eval mode."""
+    directory = resolve_model_dir(name_or_path)
+    config = read_release_config(directory)
+    model = create_model(config["arch"], **config["config"])
+    try:
+        state = load_file(str(directory / "model.safetensors"))
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise ModelNotFoundError(f"{directory}/model.safetensors is unreadable: {error}") from None
+    model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()})
+    model.release_dir = directory
+    model.release_metadata = config.get("metadata", {})
+    return model.to(dtype).eval()

@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny models and a few synthetic sketch/photo pairs drawn here (nothing downloaded)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from sketch2face import create_model, save_pretrained
+
+
+def draw_pair(seed: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A face-like line sketch (greyscale) and a matching 'photo' (RGB) with the same geometry."""
+    rng = np.random.default_rng(seed)
+    sketch = np.full((size, size), 255, np.uint8)
+    photo = np.full((size, size, 3), (200, 210, 220), np.uint8)
+    cx, cy = size // 2 + int(rng.integers(-3, 4)), size // 2 + int(rng.integers(-3, 4))
+    axes = (int(size * 0.3), int(size * 0.4))
+    skin = tuple(int(v) for v in rng.integers(120, 230, 3))
+    cv2.ellipse(photo, (cx, cy), axes, 0, 0, 360, skin, -1)
+    cv2.ellipse(sketch, (cx, cy), axes, 0, 0, 360, 40, 1)
+    for dx in (-size // 8, size // 8):
+        cv2.circle(photo, (cx + dx, cy - size // 10), 2, (30, 30, 30), -1)
+        cv2.circle(sketch, (cx + dx, cy - size // 10), 2, 0, 1)
+    cv2.line(photo, (cx - size // 10, cy + size // 6), (cx + size // 10, cy + size // 6), (120, 40, 40), 1)
+    cv2.line(sketch, (cx - size // 10, cy + size // 6), (cx + size // 10, cy + size // 6), 20, 1)
+    return sketch, photo
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture
+def paired_folder(tmp_path: Path) -> Path:
+    """tmp/pairs/{photos,sketches}/face{i}.png: 8 pairs, 48x64 (not square, to exercise padding)."""
+    root = tmp_path / "pairs"
+    (root / "photos").mkdir(parents=True)
+    (root / "sketches").mkdir()
+    for i in range(8):
+        sketch, photo = draw_pair(i)
+        cv2.imwrite(str(root / "sketches" / f"face{i}.png"), sketch[:, 8:56])
+        cv2.imwrite(str(root / "photos" / f"face{i}.png"), cv2.cvtColor(photo[:, 8:56], cv2.COLOR_RGB2BGR))
+    return root
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path: Path) -> Path:
+    """A release folder of the tiny U-Net (random weights), saved in fp32."""
+    model = create_model("unet-tiny").eval()
+    return save_pretrained(model, tmp_path / "tiny-release", dtype=torch.float32,
+                           metadata={"training": {"image_size": 32}})
+
+
+@pytest.fixture
+def sketch_files(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "sketches"
+    folder.mkdir()
+    paths = []
+    for i in range(3):
+        sketch, _ = draw_pair(100 + i, size=40 + 7 * i)
+        path = folder / f"s{i}.png"
+        cv2.imwrite(str(path), sketch)
+        paths.append(path)
+    return paths

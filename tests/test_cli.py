@@ -1,0 +1,69 @@
+import subprocess
+import sys
+
+from PIL import Image
+
+from sketch2face.cli import main
+
+
+def test_help_lists_subcommands(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as exit:
+        assert exit.code == 0
+    out = capsys.readouterr().out
+    for command in ("train", "generate", "models"):
+        assert command in out
+
+
+def test_console_script_runs():
+    result = subprocess.run([sys.executable, "-m", "sketch2face.cli", "generate", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "--side-by-side" in result.stdout
+
+
+def test_generate_converts_files_folders_and_globs(tiny_model_dir, sketch_files, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["generate", str(sketch_files[0]), str(sketch_files[0].parent), str(sketch_files[0].parent / "s*.png"),
+                 "--output", str(out), "--model", str(tiny_model_dir), "-q", "--batch-size", "2"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["s0.png", "s1.png", "s2.png"]
+    assert "model:" in capsys.readouterr().err
+
+
+def test_generate_reports_bad_inputs_and_converts_the_rest(tiny_model_dir, sketch_files, tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not an image")
+    out = tmp_path / "out"
+    code = main(["generate", str(bad), *map(str, sketch_files), str(tmp_path / "missing.png"),
+                 "--output", str(out), "--model", str(tiny_model_dir), "-q", "--format", "jpg"])
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["s0.jpg", "s1.jpg", "s2.jpg"]
+    err = capsys.readouterr().err
+    assert "notes.png: not an image" in err and "missing.png" in err
+
+
+def test_side_by_side_keep_size_and_sheet(tiny_model_dir, sketch_files, tmp_path):
+    out = tmp_path / "out"
+    code = main(["generate", str(sketch_files[2]), "--output", str(out), "--model", str(tiny_model_dir), "-q",
+                 "--side-by-side", "--keep-size", "--sheet", str(tmp_path / "sheet.png")])
+    assert code == 0
+    with Image.open(sketch_files[2]) as sketch, Image.open(out / "s2.png") as pair:
+        assert pair.height == sketch.height and pair.width > 2 * sketch.width
+    assert (tmp_path / "sheet.png").is_file()
+
+
+def test_unknown_model_is_a_clear_error(sketch_files, tmp_path, capsys):
+    code = main(["generate", str(sketch_files[0]), "--output", str(tmp_path), "--model", "no-such-model"])
+    assert code == 2
+    assert "no-such-model" in capsys.readouterr().err
+
+
+def test_bad_config_value_is_a_clear_error(tmp_path, capsys):
+    code = main(["train", "--set", "train.batch_size=0", "--dry-run"])
+    assert code == 2
+    assert "batch_size" in capsys.readouterr().err
+    config = tmp_path / "c.yaml"
+    config.write_text("train: {learning_rate: 1}\n")
+    assert main(["train", "--config", str(config), "-n"]) == 2
+    assert "learning_rate" in capsys.readouterr().err

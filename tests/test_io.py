@@ -1,0 +1,50 @@
+import json
+
+import pytest
+import torch
+
+from sketch2face import create_model, load_pretrained, save_pretrained
+from sketch2face.io import ModelNotFoundError, atomic_torch_save, resolve_model_dir
+
+
+def test_save_load_round_trip_gives_identical_output(tmp_path):
+    model = create_model("unet-tiny").eval()
+    save_pretrained(model, tmp_path / "m", dtype=torch.float32)
+    loaded = load_pretrained(tmp_path / "m")
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["arch"] == "unet" and config["config"]["base_channels"] == 4
+
+
+def test_fp16_release_is_close_to_fp32(tmp_path):
+    model = create_model("unet-tiny").eval()
+    save_pretrained(model, tmp_path / "m")  # default fp16
+    loaded = load_pretrained(tmp_path / "m")
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert (model(x) - loaded(x)).abs().max() < 2e-2
+
+
+def test_save_pretrained_replaces_an_existing_release(tmp_path):
+    save_pretrained(create_model("unet-tiny"), tmp_path / "m")
+    save_pretrained(create_model("unet-tiny", base_channels=8), tmp_path / "m")
+    assert load_pretrained(tmp_path / "m").config.base_channels == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging folders left behind
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    model = create_model("unet-tiny")
+    atomic_torch_save({"generator": model.state_dict(), "step": 3, "rng": torch.get_rng_state()}, tmp_path / "c.pt")
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert state["step"] == 3
+
+
+def test_missing_or_corrupt_model_gives_clear_errors(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="neither a bundled model"):
+        resolve_model_dir(tmp_path / "nothing")
+    save_pretrained(create_model("unet-tiny"), tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelNotFoundError, match="unreadable"):
+        load_pretrained(tmp_path / "m")
