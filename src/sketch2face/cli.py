@@ -119,6 +119,85 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .data.datasets import DatasetError
+    from .evaluate import evaluate, generate_with_pipeline, load_generated, resolve_eval_set, sketch_baseline
+    from .fid import MetricUnavailableError
+    from .io import ModelNotFoundError
+    from .pipeline import SketchToFacePipeline
+
+    try:
+        evalset = resolve_eval_set(args.data)
+    except DatasetError as error:
+        print(f"sketch2face evaluate: {error}", file=sys.stderr)
+        return 2
+    systems = []
+    if not args.no_sketch_baseline:
+        systems.append(lambda: sketch_baseline(evalset))
+    models = ([] if args.generated and not args.model else [args.model]) + list(args.baseline or [])
+    for name in models:
+        try:
+            pipe = SketchToFacePipeline(name, precision=args.precision)
+        except (ModelNotFoundError, ValueError) as error:
+            print(f"sketch2face evaluate: {error}", file=sys.stderr)
+            return 2
+        systems.append(lambda pipe=pipe: generate_with_pipeline(pipe, evalset, args.batch_size, not args.quiet))
+    for folder in args.generated or []:
+        systems.append(lambda folder=folder: load_generated(Path(folder), evalset))
+    command = "sketch2face " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if args.record_command else None
+    try:
+        report = evaluate(evalset, systems, args.output, with_fid=not args.no_fid,
+                          with_identity=not args.no_identity, progress=not args.quiet, command=command)
+    except (DatasetError, MetricUnavailableError) as error:
+        print(f"sketch2face evaluate: {error}", file=sys.stderr)
+        return 2
+    print((args.output / "metrics.md").read_text())
+    print(f"wrote {args.output}/metrics.json, metrics.md, grid.png", file=sys.stderr)
+    return 0
+
+
+def _cmd_sketchify(args: argparse.Namespace) -> int:
+    import warnings
+
+    from PIL import Image
+    from tqdm import tqdm
+
+    from .data.sketch import synthesize_sketch
+    from .data.transforms import InputImageError, load_image, to_rgb
+
+    paths, errors = expand_inputs(args.inputs)
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    args.output.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for index, path in enumerate(tqdm(paths, unit="image", disable=args.quiet)):
+        try:
+            if args.align:
+                from .data.align import align_face
+
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    photo = align_face(path, kind="photo").image
+                for warning in caught:
+                    tqdm.write(f"warning: {warning.message}", file=sys.stderr)
+            else:
+                photo = to_rgb(load_image(path))
+        except InputImageError as error:
+            message = str(error) if str(path) in str(error) else f"{path}: {error}"
+            tqdm.write(f"error: {message}", file=sys.stderr)
+            errors.append(message)
+            continue
+        seed = None if args.seed is None else args.seed + index
+        sketch = synthesize_sketch(photo, args.style, seed=seed)
+        Image.fromarray(sketch).save(args.output / f"{path.stem}.png")
+        written += 1
+    print(f"wrote {written} {args.style} sketch(es) to {args.output}" + (f"; {len(errors)} failed" if errors else ""),
+          file=sys.stderr)
+    return 1 if errors else 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from .io import DEFAULT_MODEL, bundled_models, read_release_config
     from .models import list_models
@@ -179,6 +258,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (outputs are deterministic for a seed)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser(
+        "evaluate", help="score a model (and baselines) against true photos",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Writes OUTPUT/metrics.json, metrics.md and grid.png (sketch | faces | photo). Examples:\n"
+                    "  sketch2face evaluate --data cufs-test --output out/eval\n"
+                    "  sketch2face evaluate --data my_pairs/ --model runs/00003-x/release --baseline pix2pix-cufs\n"
+                    "  sketch2face evaluate --data cufs-test --generated other_system_faces/",
+    )
+    p.add_argument("--data", default="cufs-test", help="cufs-test or a folder with photos/ and sketches/")
+    p.add_argument("--model", default=None, help="bundled model name or release folder (default: the default model)")
+    p.add_argument("--baseline", action="append", help="another model to score in the same table (repeatable)")
+    p.add_argument("--generated", action="append", help="folder of faces made elsewhere, named like the sketches")
+    p.add_argument("--no-sketch-baseline", action="store_true", help="omit the raw-sketch row")
+    p.add_argument("--no-fid", action="store_true", help="skip FID/KID (Inception)")
+    p.add_argument("--no-identity", action="store_true", help="skip identity metrics (dlib)")
+    p.add_argument("-o", "--output", type=Path, default=Path("out/eval"))
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--no-record-command", dest="record_command", action="store_false",
+                   help="do not write the command line into metrics.md")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+
+    from .data.sketch import STYLES
+
+    p = sub.add_parser(
+        "sketchify", help="make synthetic sketches from photos (procedural styles)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Styles: line (pencil dodge), greyscale and colour (shaded), xdog (line drawing), pen\n"
+                    "(thin canvas-like strokes), canny (edge-enhanced). Examples:\n"
+                    "  sketch2face sketchify photos/ --output sketches/ --style pen --align\n"
+                    "  sketch2face sketchify face.jpg --output out/ --style xdog --seed 3",
+    )
+    p.add_argument("inputs", nargs="+", help="photo files, folders or glob patterns")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--style", choices=STYLES, default="line")
+    p.add_argument("--seed", type=int, default=None,
+                   help="draw random style parameters (input i uses seed+i); default: the style's defaults")
+    p.add_argument("--align", action="store_true", help="align faces to the canonical 256x256 geometry first")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_sketchify)
 
     p = sub.add_parser("models", help="list bundled models and registered architectures")
     p.set_defaults(func=_cmd_models)

@@ -31,6 +31,10 @@ class DataConfig:
     """Share of the training pairs held out (by a hash of the name) for validation and keep-best."""
     split_seed: int = 0
     augment: bool = True
+    """Flip and small rotation/scale/shift for both images, contrast for the sketch."""
+    sketch_augment: dict[str, float] = field(default_factory=dict)
+    """Probabilities of sketch-only changes: stroke_width, darkness, paper, erase_regions
+    (see ``SketchStyleAugment``)."""
 
     def __post_init__(self):
         if isinstance(self.train, str):
@@ -39,6 +43,12 @@ class DataConfig:
             raise ConfigError(f"data.image_size must be a multiple of 16 and >= 16, got {self.image_size}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        known = {"stroke_width", "darkness", "paper", "erase_regions"}
+        for key, value in (self.sketch_augment or {}).items():
+            if key not in known:
+                raise ConfigError(f"data.sketch_augment.{key} is unknown; known: {sorted(known)}")
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ConfigError(f"data.sketch_augment.{key} must be a probability in [0, 1], got {value!r}")
 
 
 @dataclass
@@ -58,6 +68,13 @@ class TrainConfig:
     """"vanilla" (BCE, as pix2pix), "lsgan" or "hinge"."""
     lambda_gan: float = 1.0
     lambda_l1: float = 100.0
+    lambda_perceptual: float = 0.0
+    """EfficientNet-Lite0 feature L1 (not Inception, so FID stays independent)."""
+    lambda_tv: float = 0.0
+    lambda_feature_matching: float = 0.0
+    """pix2pixHD discriminator feature matching."""
+    tensorboard: bool = True
+    """Write TensorBoard logs to RUN/tensorboard when the tensorboard package is installed."""
     precision: str = "bf16"
     """"bf16" autocast (fast on CPUs with AMX) or "fp32"."""
     channels_last: bool = True
@@ -78,6 +95,9 @@ class TrainConfig:
             raise ConfigError(f"train.gan_mode must be vanilla, lsgan or hinge, got {self.gan_mode!r}")
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"train.precision must be bf16 or fp32, got {self.precision!r}")
+        for name in ("lambda_gan", "lambda_l1", "lambda_perceptual", "lambda_tv", "lambda_feature_matching"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.max_minutes is not None and self.max_minutes <= 0:

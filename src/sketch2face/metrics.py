@@ -48,3 +48,23 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, window: int = 11, sigma
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
     s = s[:, :, pad:-pad, pad:-pad]
     return s.flatten(1).mean(1)
+
+
+def mse_255(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image mean squared error on the 0-255 scale, in floating point (seed 004 squared uint8
+    differences, which wrap around; this does not)."""
+    return (((_as_unit(prediction) - _as_unit(target)) * 255) ** 2).flatten(1).mean(1)
+
+
+def l2_255(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image Euclidean norm of the difference over all pixels and channels, on the 0-255 scale."""
+    return (((_as_unit(prediction) - _as_unit(target)) * 255) ** 2).flatten(1).sum(1).sqrt()
+
+
+def pearson_r(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image Pearson product-moment correlation over all pixel values (seed 003's R)."""
+    x = _as_unit(prediction).flatten(1)
+    y = _as_unit(target).flatten(1)
+    x = x - x.mean(1, keepdim=True)
+    y = y - y.mean(1, keepdim=True)
+    return (x * y).sum(1) / (x.norm(dim=1) * y.norm(dim=1)).clamp_min(1e-12)

@@ -10,7 +10,7 @@ import random
 import re
 import signal
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .config import ConfigError, RunConfig, save_config
-from .data.datasets import PairedArrays, PairedAugment, load_paired_folder, split_train_val
+from .config import ConfigError, RunConfig, TrainConfig, save_config
+from .data.datasets import (
+    PairedArrays, PairedAugment, SketchStyleAugment, load_paired_folder, split_train_val,
+)
 from .data.transforms import from_model_range
 from .io import atomic_torch_save, save_pretrained
-from .losses import GANLoss, l1_loss
+from .losses import GANLoss, PerceptualLoss, feature_matching, l1_loss, total_variation
 from .metrics import psnr, ssim
 from .models import create_model
 
@@ -48,16 +50,21 @@ def batch_to_tensors(sketches: np.ndarray, photos: np.ndarray) -> tuple[torch.Te
 
 
 class EMA:
-    """Exponential moving average of a model's parameters; buffers (batch-norm statistics) are copied."""
+    """Exponential moving average of a model's parameters; buffers (batch-norm statistics) are copied.
+
+    The decay warms up as (1 + step) / (10 + step), so early validation is not dominated by the
+    random initial weights in short CPU runs.
+    """
 
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
         for ema_p, p in zip(self.model.parameters(), model.parameters()):
-            ema_p.lerp_(p.detach(), 1.0 - self.decay)
+            ema_p.lerp_(p.detach(), 1.0 - decay)
         for ema_b, b in zip(self.model.buffers(), model.buffers()):
             ema_b.copy_(b)
 
@@ -142,10 +149,11 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
         return
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     steps = [h["step"] for h in train]
-    for key in ("loss_d", "loss_gan"):
-        axes[0].plot(steps, [h[key] for h in train], label=key)
+    for key in ("loss_d", "loss_gan", "loss_fm"):
+        if key in train[-1]:
+            axes[0].plot(steps, [h.get(key, float("nan")) for h in train], label=key)
     axes[0].set_title("adversarial")
-    axes[1].plot(steps, [h["loss_l1"] for h in train], label="L1 (train)")
+    axes[1].plot(steps, [h.get("loss_l1", float("nan")) for h in train], label="L1 (train)")
     if val:
         axes[1].plot([h["step"] for h in val], [h["val_l1"] for h in val], label="L1 (val)")
         axes[2].plot([h["step"] for h in val], [h["val_ssim"] for h in val], label="SSIM (val)")
@@ -180,14 +188,143 @@ def load_training_data(config: RunConfig) -> tuple[PairedArrays, PairedArrays]:
     return data.subset(train_idx), data.subset(val_idx)
 
 
+class _Distributed:
+    """torchrun data parallelism (gloo on CPU, nccl on GPU); a no-op for a single process."""
+
+    def __init__(self):
+        import os
+
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.enabled = self.world > 1
+        if self.enabled and not torch.distributed.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            torch.distributed.init_process_group(backend)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        if not self.enabled:
+            return model
+        return nn.parallel.DistributedDataParallel(model)
+
+    def broadcast_parameters(self, model: nn.Module) -> None:
+        if self.enabled:
+            for tensor in list(model.parameters()) + list(model.buffers()):
+                torch.distributed.broadcast(tensor.data, src=0)
+
+    def average_gradients(self, model: nn.Module) -> None:
+        if self.enabled:
+            for p in model.parameters():
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.SUM)
+                    p.grad /= self.world
+
+    def broadcast(self, value: Any) -> Any:
+        if not self.enabled:
+            return value
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank if it is true on one (so all ranks stop at the same step)."""
+        if not self.enabled:
+            return flag
+        tensor = torch.tensor([1.0 if flag else 0.0])
+        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+        return bool(tensor.item())
+
+    def close(self) -> None:
+        if self.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The sample order of an epoch, a pure function of (seed, epoch): identical on every rank and
+    after a resume, so it needs no saved state."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def _tensorboard_writer(run_dir: Path, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+@dataclass
+class StepParts:
+    """What one optimisation step needs (the generator possibly wrapped for data parallelism)."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    gan_loss: GANLoss
+    perceptual: nn.Module | None = None
+
+
+def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: TrainConfig, autocast,
+             dist: "_Distributed | None" = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One discriminator update then one generator update (pix2pix order); returns the generator
+    loss and every term. Seed 003's recipe has no adversarial term: then D is never run."""
+    with autocast:
+        fake = parts.generator(sketch)
+    terms = {"loss_l1": l1_loss(fake, photo)}
+    loss_g = tc.lambda_l1 * terms["loss_l1"]
+    discriminator = parts.discriminator
+    if tc.lambda_gan > 0 or tc.lambda_feature_matching > 0:
+        with autocast:
+            real_features = discriminator.features(torch.cat([sketch, photo], 1))
+            fake_features = discriminator.features(torch.cat([sketch, fake.detach()], 1))
+        loss_d = parts.gan_loss.discriminator(real_features, fake_features)
+        parts.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        if dist is not None:
+            dist.average_gradients(discriminator)
+        parts.opt_d.step()
+        terms["loss_d"] = loss_d.detach()
+        with autocast:
+            fake_features = discriminator.features(torch.cat([sketch, fake], 1))
+        terms["loss_gan"] = parts.gan_loss.generator(fake_features)
+        loss_g = loss_g + tc.lambda_gan * terms["loss_gan"]
+        if tc.lambda_feature_matching > 0:
+            with torch.no_grad(), autocast:
+                real_features = discriminator.features(torch.cat([sketch, photo], 1))
+            terms["loss_fm"] = feature_matching(real_features, fake_features)
+            loss_g = loss_g + tc.lambda_feature_matching * terms["loss_fm"]
+    if parts.perceptual is not None:
+        with autocast:
+            terms["loss_perceptual"] = parts.perceptual(fake, photo)
+        loss_g = loss_g + tc.lambda_perceptual * terms["loss_perceptual"]
+    if tc.lambda_tv > 0:
+        terms["loss_tv"] = total_variation(fake)
+        loss_g = loss_g + tc.lambda_tv * terms["loss_tv"]
+    parts.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    parts.opt_g.step()
+    return loss_g.detach(), {k: v.detach() for k, v in terms.items()}
+
+
 def train(config: RunConfig, resume: str | Path | None = None, progress: bool = True) -> Path:
     """Train a generator + discriminator; returns the run folder.
 
     The run folder holds ``config.json``, ``log.txt``, ``metrics.jsonl``, ``checkpoints/last.pt`` (full
-    state, resumable), ``checkpoints/best.pt``, ``samples/``, ``loss_curve.png`` and ``release/`` (the
-    best EMA generator as fp16 safetensors, loadable with ``load_pretrained``).
+    state, resumable), ``checkpoints/best.pt``, ``samples/``, ``loss_curve.png``, ``tensorboard/`` and
+    ``release/`` (the best EMA generator as fp16 safetensors, loadable with ``load_pretrained``).
+
+    Under ``torchrun --nproc-per-node N`` each process trains on its share of every batch
+    (``train.batch_size`` per process); rank 0 writes everything. Exact resume is guaranteed for a
+    single process; with several, the augmentation streams of ranks other than 0 are re-seeded.
     """
     tc = config.train
+    dist = _Distributed()
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     checkpoint = None
@@ -197,22 +334,27 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         run_dir = ckpt_path.parent.parent
     else:
-        run_dir = new_run_dir(config.output_dir, config.name)
-        save_config(config, run_dir / "config.json")
+        run_dir = None
+        if dist.main:
+            run_dir = new_run_dir(config.output_dir, config.name)
+            save_config(config, run_dir / "config.json")
+        run_dir = Path(dist.broadcast(str(run_dir) if run_dir else None))
 
-    handler = logging.FileHandler(run_dir / "log.txt")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    handler = None
+    if dist.main:
+        handler = logging.FileHandler(run_dir / "log.txt")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
     torch.manual_seed(tc.seed)
-    random.seed(tc.seed)
-    np_rng = np.random.default_rng(tc.seed)
+    random.seed(tc.seed + dist.rank)
+    np_rng = np.random.default_rng([tc.seed, dist.rank])
 
     train_data, val_data = load_training_data(config)
-    log.info("run %s: %d training pairs, %d validation pairs", run_dir, len(train_data), len(val_data))
+    log.info("run %s: %d training pairs, %d validation pairs, %d process(es)", run_dir, len(train_data),
+             len(val_data), dist.world)
 
-    size = config.data.image_size
     generator = create_model(config.model.generator, **config.model.generator_config)
     disc_config = {"in_channels": generator.config.in_channels + generator.config.out_channels,
                    **config.model.discriminator_config}
@@ -222,18 +364,20 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
     discriminator.to(memory_format=memory_format)
     opt_g = torch.optim.Adam(generator.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
-    ema = EMA(generator, tc.ema_decay) if tc.ema_decay > 0 else None
+    ema = EMA(generator, tc.ema_decay) if tc.ema_decay > 0 and dist.main else None
     gan_loss = GANLoss(tc.gan_mode)
+    perceptual = PerceptualLoss().to(memory_format=memory_format) if tc.lambda_perceptual > 0 else None
     augment = PairedAugment() if config.data.augment else None
+    sketch_augment = SketchStyleAugment(**config.data.sketch_augment) if config.data.sketch_augment else None
 
-    steps_per_epoch = math.ceil(len(train_data) / tc.batch_size)
+    global_batch = tc.batch_size * dist.world
+    steps_per_epoch = math.ceil(len(train_data) / global_batch)
     total_steps = steps_per_epoch * tc.epochs
     if tc.max_steps is not None:
         total_steps = min(total_steps, tc.max_steps)
 
-    step, elapsed, history = 0, 0.0, []
+    step, elapsed, cpu_seconds, history = 0, 0.0, 0.0, []
     best = {"val_ssim": -1.0, "step": -1}
-    order, position = np_rng.permutation(len(train_data)), 0
     if checkpoint is not None:
         generator.load_state_dict(checkpoint["generator"])
         discriminator.load_state_dict(checkpoint["discriminator"])
@@ -242,19 +386,28 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
         if ema is not None:
             ema.model.load_state_dict(checkpoint["ema"])
         step, elapsed = checkpoint["step"], checkpoint["elapsed_seconds"]
+        cpu_seconds = checkpoint.get("cpu_seconds", 0.0)
         history, best = checkpoint["history"], checkpoint["best"]
-        order, position = checkpoint["order"].numpy(), checkpoint["position"]
-        _set_rng_state(checkpoint["rng"], np_rng)
+        if dist.main:
+            _set_rng_state(checkpoint["rng"], np_rng)
+        else:
+            np_rng = np.random.default_rng([tc.seed, dist.rank, step])
         log.info("resumed from %s at step %d", ckpt_path, step)
+
+    # The generator runs through DistributedDataParallel (one forward, one backward per step). The
+    # discriminator is used several times per step (real, fake, fake again for G), which DDP's
+    # reducer does not allow, so its gradients are averaged by hand after its backward.
+    dist.broadcast_parameters(discriminator)
+    parts = StepParts(dist.wrap(generator), discriminator, opt_g, opt_d, gan_loss, perceptual)
+    writer = _tensorboard_writer(run_dir, tc.tensorboard and dist.main)
 
     def make_checkpoint() -> dict[str, Any]:
         return {
             "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
             "ema": ema.model.state_dict() if ema is not None else None,
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "step": step, "elapsed_seconds": elapsed, "history": history, "best": best,
-            "order": torch.from_numpy(order), "position": position, "rng": _rng_state(np_rng),
-            "config": asdict(config),
+            "step": step, "elapsed_seconds": elapsed, "cpu_seconds": cpu_seconds,
+            "history": history, "best": best, "rng": _rng_state(np_rng), "config": asdict(config),
         }
 
     def validate_and_keep_best() -> None:
@@ -267,97 +420,117 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
         with (run_dir / "metrics.jsonl").open("a") as f:
             f.write(json.dumps({"step": step, "minutes": round(elapsed / 60, 2), **scores}) + "\n")
         log.info("step %d val %s", step, {k: round(v, 4) for k, v in scores.items()})
-        save_sample_grid(inference_model, val_data, run_dir / "samples" / f"step{step:07d}.png")
+        sample_path = run_dir / "samples" / f"step{step:07d}.png"
+        save_sample_grid(inference_model, val_data, sample_path)
+        if writer is not None:
+            for key, value in scores.items():
+                writer.add_scalar(f"val/{key}", value, step)
+            from PIL import Image
+            writer.add_image("val/samples", np.asarray(Image.open(sample_path)), step, dataformats="HWC")
         if scores["val_ssim"] > best["val_ssim"]:
             best = {"step": step, **scores}
             atomic_torch_save({"ema": inference_model.state_dict(), "step": step, "scores": scores,
                                "config": asdict(config)}, run_dir / "checkpoints" / "best.pt")
-            save_release(inference_model, run_dir / "release", config, step, elapsed, scores, len(train_data))
+            save_release(inference_model, run_dir / "release", config, step, elapsed, scores, len(train_data),
+                         cpu_seconds)
         plot_history(history, run_dir / "loss_curve.png")
         generator.train()
 
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.precision == "bf16")
     generator.train()
     discriminator.train()
-    bar = tqdm(total=total_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=total_steps, initial=step, disable=not progress or not dist.main, unit="step",
+               dynamic_ncols=True)
     budget = tc.max_minutes * 60 if tc.max_minutes else math.inf
     running: dict[str, float] = {}
+    typical_step: float | None = None
     with _StopFlag() as stop:
-        while step < total_steps and elapsed < budget and not stop.requested:
-            started = time.perf_counter()
+        while True:
+            if dist.any(step >= total_steps or elapsed >= budget or stop.requested):
+                break
+            started, cpu_started = time.perf_counter(), time.process_time()
             progress_fraction = max(step / total_steps, elapsed / budget)
             for optimizer in (opt_g, opt_d):
                 for group in optimizer.param_groups:
                     group["lr"] = tc.lr * lr_factor(progress_fraction, tc.lr_decay_start)
-            if position >= len(order):
-                order, position = np_rng.permutation(len(train_data)), 0
-            batch_idx = order[position:position + tc.batch_size]
-            position += tc.batch_size
+            epoch, index = divmod(step, steps_per_epoch)
+            order = epoch_order(len(train_data), tc.seed, epoch)
+            # the last batch of an epoch wraps around to its start, so every batch is full on every rank
+            positions = (index * global_batch + np.arange(global_batch)) % len(order)
+            batch_idx = order[positions][dist.rank::dist.world]
             sketches, photos = train_data.sketches[batch_idx], train_data.photos[batch_idx]
             if augment is not None:
                 pairs = [augment(s, p, np_rng) for s, p in zip(sketches, photos)]
                 sketches, photos = np.stack([s for s, _ in pairs]), np.stack([p for _, p in pairs])
+            if sketch_augment is not None:
+                sketches = np.stack([sketch_augment(s, np_rng) for s in sketches])
             sketch, photo = batch_to_tensors(sketches, photos)
             sketch = sketch.contiguous(memory_format=memory_format)
             photo = photo.contiguous(memory_format=memory_format)
 
-            with autocast:
-                fake = generator(sketch)
-                real_logits = discriminator(torch.cat([sketch, photo], 1))
-                fake_logits = discriminator(torch.cat([sketch, fake.detach()], 1))
-            loss_d = gan_loss.discriminator(real_logits, fake_logits)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-
-            with autocast:
-                fake_logits = discriminator(torch.cat([sketch, fake], 1))
-            loss_gan = gan_loss.generator(fake_logits)
-            loss_l1 = l1_loss(fake, photo)
-            loss_g = tc.lambda_gan * loss_gan + tc.lambda_l1 * loss_l1
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
+            loss_g, terms = gan_step(parts, sketch, photo, tc, autocast, dist)
             if ema is not None:
-                ema.update(generator)
+                ema.update(generator, step)
 
             step += 1
-            elapsed += time.perf_counter() - started
-            for key, value in (("loss_d", loss_d), ("loss_gan", loss_gan), ("loss_l1", loss_l1), ("loss_g", loss_g)):
-                running[key] = running.get(key, 0.0) + float(value.detach())
+            # a step that took 10x the usual (the process was suspended, the machine slept) counts
+            # as a usual step, so pauses do not eat the time budget
+            step_seconds = time.perf_counter() - started
+            typical_step = step_seconds if typical_step is None else \
+                0.9 * typical_step + 0.1 * min(step_seconds, 10 * typical_step)
+            elapsed += min(step_seconds, 10 * typical_step)
+            cpu_seconds += time.process_time() - cpu_started
+            values = {"loss_g": loss_g.item(), **{k: v.item() for k, v in terms.items()}}
+            if not all(math.isfinite(v) for v in values.values()):
+                raise FloatingPointError(f"loss became non-finite at step {step} ({values}); lower train.lr")
+            for key, value in values.items():
+                running[key] = running.get(key, 0.0) + value
             running["n"] = running.get("n", 0) + 1
-            if not math.isfinite(float(loss_g.detach())) or not math.isfinite(float(loss_d.detach())):
-                raise FloatingPointError(f"loss became non-finite at step {step}; lower train.lr")
             bar.update(1)
-            bar.set_postfix(l1=f"{loss_l1.item():.3f}", d=f"{loss_d.item():.3f}", min=f"{elapsed / 60:.1f}")
+            bar.set_postfix(l1=f"{values['loss_l1']:.3f}", d=f"{values.get('loss_d', 0.0):.3f}",
+                            min=f"{elapsed / 60:.1f}")
             if step % 50 == 0 or step == total_steps:
                 n = running.pop("n")
-                history.append({"step": step, **{k: v / n for k, v in running.items()}})
+                record = {"step": step, **{k: v / n for k, v in running.items()}}
+                history.append(record)
+                if writer is not None:
+                    for key, value in record.items():
+                        if key != "step":
+                            writer.add_scalar(f"train/{key}", value, step)
+                    writer.add_scalar("train/lr", opt_g.param_groups[0]["lr"], step)
                 running = {}
-            if step % tc.eval_every == 0:
+            if dist.main and step % tc.eval_every == 0:
                 validate_and_keep_best()
-            if step % tc.checkpoint_every == 0:
+            if dist.main and step % tc.checkpoint_every == 0:
                 atomic_torch_save(make_checkpoint(), run_dir / "checkpoints" / "last.pt")
     bar.close()
-    if stop.requested:
-        log.info("stop requested at step %d", step)
-    if step % tc.eval_every != 0 or best["step"] < 0:
-        validate_and_keep_best()
-    atomic_torch_save(make_checkpoint(), run_dir / "checkpoints" / "last.pt")
-    if not len(val_data):
-        inference_model = ema.model if ema is not None else generator
-        save_release(inference_model, run_dir / "release", config, step, elapsed, {}, len(train_data))
-    log.info("finished at step %d after %.1f CPU-minutes; best %s", step, elapsed / 60, best)
-    log.removeHandler(handler)
-    handler.close()
+    if dist.main:
+        if stop.requested:
+            log.info("stop requested at step %d", step)
+        if step % tc.eval_every != 0 or best["step"] < 0:
+            validate_and_keep_best()
+        atomic_torch_save(make_checkpoint(), run_dir / "checkpoints" / "last.pt")
+        if not len(val_data):
+            inference_model = ema.model if ema is not None else generator
+            save_release(inference_model, run_dir / "release", config, step, elapsed, {}, len(train_data),
+                         cpu_seconds)
+        log.info("finished at step %d after %.1f minutes of training (wall clock), %.1f CPU-minutes; best %s",
+                 step, elapsed / 60, cpu_seconds / 60, best)
+    if writer is not None:
+        writer.close()
+    if handler is not None:
+        log.removeHandler(handler)
+        handler.close()
+    dist.close()
     return run_dir
 
 
 def save_release(model: nn.Module, directory: Path, config: RunConfig, step: int, elapsed: float,
-                 scores: dict[str, float], n_train: int) -> None:
+                 scores: dict[str, float], n_train: int, cpu_seconds: float = 0.0) -> None:
     release = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
     save_pretrained(release, directory, metadata={
-        "training": {"image_size": config.data.image_size, "step": step, "minutes": round(elapsed / 60, 1), "train_pairs": n_train,
+        "training": {"image_size": config.data.image_size, "step": step, "minutes": round(elapsed / 60, 1),
+                     "cpu_minutes": round(cpu_seconds / 60, 1), "train_pairs": n_train,
                      "data": config.data.train, "precision": config.train.precision,
                      "gan_mode": config.train.gan_mode, "lambda_l1": config.train.lambda_l1},
         "validation": {k: round(v, 4) for k, v in scores.items()},

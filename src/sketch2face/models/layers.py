@@ -26,3 +26,22 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3 -> norm -> ReLU -> conv3x3 -> norm, plus the input (He et al. 2016; Johnson et al. 2016)."""
+
+    def __init__(self, channels: int, norm: str = "batch", reflect_pad: bool = True):
+        super().__init__()
+        padding_mode = "reflect" if reflect_pad else "zeros"
+        bias = norm != "batch"
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=bias, padding_mode=padding_mode),
+            make_norm(norm, channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=bias, padding_mode=padding_mode),
+            make_norm(norm, channels),
+        )
+
+    def forward(self, x):
+        return x + self.body(x)

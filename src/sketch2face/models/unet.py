@@ -69,7 +69,12 @@ class UNetGenerator(nn.Module):
             if c.dropout > 0 and c.num_downs - 4 <= i <= c.num_downs - 2:
                 layers.append(nn.Dropout(c.dropout))
             self.decoder.append(nn.Sequential(*layers))
+        self.bottleneck = self.build_bottleneck(widths[-1])
         init_weights(self)
+
+    def build_bottleneck(self, channels: int) -> nn.Module:
+        """What sits between the innermost encoder and decoder levels; variants override this."""
+        return nn.Identity()
 
     def forward(self, sketch: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, H, W) in [-1, 1] -> (N, out_channels, H, W) in [-1, 1]."""
@@ -78,6 +83,7 @@ class UNetGenerator(nn.Module):
         for layer in self.encoder:
             x = layer(x)
             skips.append(x)
+        skips[-1] = self.bottleneck(skips[-1])
         y = self.decoder[-1](skips[-1])
         for i in range(len(self.decoder) - 2, -1, -1):
             y = self.decoder[i](torch.cat([y, skips[i]], dim=1))

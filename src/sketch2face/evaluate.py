@@ -1,0 +1,239 @@
+"""Score generated faces against true photos: per-image metrics, FID/KID, identity retrieval, latency.
+
+Resolution and range: every metric compares the generated face with the true photo in the
+dataset's own frame (CUFS: 200x250; the model works on the padded 256x256 square and its output is
+cropped back), as RGB in floating point; PSNR/SSIM/R on [0, 1], MSE/L2 on 0-255, FSIM on 0-255
+luminance (FeatureSIM.m), FID/KID on Inception pool3 features at 299x299.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .data.datasets import DatasetError, list_images
+from .data.transforms import load_image, to_grayscale, to_rgb
+from .fsim import fsim
+from .metrics import l2_255, mse_255, pearson_r, psnr, ssim
+
+PER_IMAGE = ["psnr", "ssim", "fsim", "fsimc", "pearson_r", "mse", "l2"]
+DATA_ROOT_ENV = "SKETCH2FACE_DATA"
+
+
+def data_root() -> Path:
+    """Where the shared datasets live: $SKETCH2FACE_DATA, else ../shared/data beside the working
+    directory or beside the source checkout."""
+    if os.environ.get(DATA_ROOT_ENV):
+        return Path(os.environ[DATA_ROOT_ENV])
+    candidates = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2].parent / "shared" / "data"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+@dataclass
+class EvalSet:
+    name: str
+    names: list[str]
+    sketches: list[Path]
+    photos: list[Path]
+    groups: dict[str, list[int]] = field(default_factory=dict)
+    """Named subsets (index lists), always including "all"."""
+
+
+def resolve_eval_set(spec: str) -> EvalSet:
+    """``cufs-test`` (with its CUHK/AR/XM2VTS subsets) or any paired folder (photos/ + sketches/)."""
+    if spec == "cufs-test":
+        root = data_root() / "cufs" / "test"
+        evalset = _paired_folder(root, "cufs-test")
+        subsets_file = root.parent / "test_subsets.tsv"
+        if subsets_file.is_file():
+            index = {n: i for i, n in enumerate(evalset.names)}
+            for line in subsets_file.read_text().splitlines():
+                parts = line.strip().split("\t")
+                if len(parts) < 2 or not parts[0].isdigit() or parts[0] not in index:
+                    continue
+                evalset.groups.setdefault(parts[1], []).append(index[parts[0]])
+        return evalset
+    path = Path(spec)
+    if not path.is_dir():
+        raise DatasetError(f"{spec}: not a known dataset name (cufs-test) or a folder with photos/ and sketches/")
+    return _paired_folder(path, path.name)
+
+
+def _paired_folder(root: Path, name: str) -> EvalSet:
+    if not (root / "photos").is_dir() or not (root / "sketches").is_dir():
+        raise DatasetError(f"{root}: expected sub-folders photos/ and sketches/")
+    photos, sketches = list_images(root / "photos"), list_images(root / "sketches")
+    names = sorted(set(photos) & set(sketches), key=lambda n: (len(n), n) if n.isdigit() else (0, n))
+    if not names:
+        raise DatasetError(f"{root}: no sketch/photo pairs with matching file names")
+    return EvalSet(name, names, [sketches[n] for n in names], [photos[n] for n in names],
+                   {"all": list(range(len(names)))})
+
+
+@dataclass
+class SystemOutput:
+    """Faces one system produced for an EvalSet (uint8 RGB in each photo's frame) and its latency."""
+
+    label: str
+    faces: list[np.ndarray]
+    ms_per_image: float | None = None
+
+
+def generate_with_pipeline(pipe, evalset: EvalSet, batch_size: int = 8, progress: bool = True) -> SystemOutput:
+    faces, seconds = [], 0.0
+    for start in tqdm(range(0, len(evalset.names), batch_size), disable=not progress, desc=pipe.model_name,
+                      unit="batch"):
+        prepared = [pipe.preprocess(p) for p in evalset.sketches[start:start + batch_size]]
+        began = time.perf_counter()
+        outputs = pipe.generate_prepared(prepared, keep_size=True, batch_size=batch_size)
+        seconds += time.perf_counter() - began
+        faces += [np.asarray(o) for o in outputs]
+    return SystemOutput(pipe.model_name, faces, 1000 * seconds / len(faces))
+
+
+def sketch_baseline(evalset: EvalSet) -> SystemOutput:
+    """The sketch itself, greyscale replicated to RGB: what any model must beat."""
+    faces = [np.repeat(to_grayscale(load_image(p))[:, :, None], 3, axis=2) for p in evalset.sketches]
+    return SystemOutput("sketch (no model)", faces)
+
+
+def load_generated(folder: Path, evalset: EvalSet, label: str | None = None) -> SystemOutput:
+    """Images made elsewhere, matched to the set by file stem."""
+    found = list_images(folder)
+    missing = [n for n in evalset.names if n not in found]
+    if missing:
+        raise DatasetError(f"{folder}: no generated image for {len(missing)} pair(s), e.g. {missing[:3]}")
+    return SystemOutput(label or str(folder), [to_rgb(load_image(found[n])) for n in evalset.names])
+
+
+def _fit(face: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if face.shape[:2] == shape:
+        return face
+    return np.asarray(Image.fromarray(face).resize((shape[1], shape[0]), Image.Resampling.BICUBIC))
+
+
+def score_system(system: SystemOutput, photos: list[np.ndarray], evalset: EvalSet,
+                 photo_features: np.ndarray | None, photo_embeddings: np.ndarray | None,
+                 progress: bool = True) -> dict[str, dict[str, float]]:
+    """Metrics per group for one system."""
+    per_image: dict[str, list[float]] = {k: [] for k in PER_IMAGE}
+    faces = [_fit(f, p.shape[:2]) for f, p in zip(system.faces, photos)]
+    for face, photo in tqdm(list(zip(faces, photos)), disable=not progress, desc=f"scoring {system.label}",
+                            unit="image"):
+        a = torch.from_numpy(face).permute(2, 0, 1)[None].double() / 255
+        b = torch.from_numpy(photo).permute(2, 0, 1)[None].double() / 255
+        per_image["psnr"].append(float(psnr(a, b)))
+        per_image["ssim"].append(float(ssim(a, b)))
+        per_image["pearson_r"].append(float(pearson_r(a, b)))
+        per_image["mse"].append(float(mse_255(a, b)))
+        per_image["l2"].append(float(l2_255(a, b)))
+        value, value_c = fsim(photo, face)
+        per_image["fsim"].append(value)
+        per_image["fsimc"].append(value_c)
+    arrays = {k: np.asarray(v) for k, v in per_image.items()}
+
+    features = embeddings = None
+    if photo_features is not None:
+        from .fid import inception_features
+        features = inception_features(faces)
+    if photo_embeddings is not None:
+        from .identity import embed_face, retrieval_ranks
+        embedded = [embed_face(f) for f in faces]
+        embeddings = np.stack([e.vector for e in embedded])
+        detected = np.array([e.detected for e in embedded])
+        # the gallery is always every photo of the set, whatever subset is reported
+        ranks = retrieval_ranks(embeddings, photo_embeddings)
+        distances = np.linalg.norm(embeddings - photo_embeddings, axis=1)
+
+    results = {}
+    for group, indices in evalset.groups.items():
+        idx = np.asarray(indices)
+        row = {"n": len(idx), **{k: float(arrays[k][idx].mean()) for k in PER_IMAGE}}
+        if features is not None:
+            from .fid import fid_from_features, kid_from_features
+            row["fid"] = fid_from_features(features[idx], photo_features[idx])
+            row["kid"], row["kid_std"] = kid_from_features(features[idx], photo_features[idx])
+        if embeddings is not None:
+            row["rank1"] = float((ranks[idx] <= 1).mean())
+            row["rank5"] = float((ranks[idx] <= 5).mean())
+            row["identity_distance"] = float(distances[idx].mean())
+            row["face_detected"] = float(detected[idx].mean())
+        if system.ms_per_image is not None:
+            row["ms_per_image"] = system.ms_per_image
+        results[group] = row
+    return results
+
+
+COLUMNS = [("n", "n", "{:d}"), ("fid", "FID", "{:.1f}"), ("kid", "KID", "{:.4f}"), ("fsim", "FSIM", "{:.4f}"),
+           ("fsimc", "FSIMc", "{:.4f}"), ("ssim", "SSIM", "{:.4f}"), ("psnr", "PSNR", "{:.2f}"),
+           ("pearson_r", "R", "{:.4f}"), ("mse", "MSE", "{:.1f}"), ("l2", "L2", "{:.0f}"),
+           ("rank1", "rank-1", "{:.1%}"), ("rank5", "rank-5", "{:.1%}"),
+           ("identity_distance", "id dist", "{:.3f}"), ("face_detected", "face found", "{:.1%}"),
+           ("ms_per_image", "ms/img", "{:.1f}")]
+
+
+def markdown_table(report: dict) -> str:
+    lines = []
+    groups = list(next(iter(report["systems"].values())).keys())
+    present = [c for c in COLUMNS if any(c[0] in r for s in report["systems"].values() for r in s.values())]
+    lines.append("| system | subset | " + " | ".join(c[1] for c in present) + " |")
+    lines.append("|---|---|" + "---|" * len(present))
+    for group in groups:
+        for system, rows in report["systems"].items():
+            row = rows[group]
+            cells = [fmt.format(row[key]) if key in row else "" for key, _, fmt in present]
+            lines.append(f"| {system} | {group} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def save_grid(evalset: EvalSet, systems: list[SystemOutput], photos: list[np.ndarray], path: Path,
+              count: int = 6) -> None:
+    """Rows: sketch | each system's face | true photo, for pairs spread over the set."""
+    picks = np.linspace(0, len(evalset.names) - 1, min(count, len(evalset.names))).round().astype(int)
+    rows = []
+    for i in picks:
+        shape = photos[i].shape[:2]
+        sketch = _fit(np.repeat(to_grayscale(load_image(evalset.sketches[i]))[:, :, None], 3, 2), shape)
+        cells = [sketch] + [_fit(s.faces[i], shape) for s in systems] + [photos[i]]
+        rows.append(np.concatenate(cells, axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+
+
+def evaluate(evalset: EvalSet, systems: list[Callable[[], SystemOutput]], output_dir: Path,
+             with_fid: bool = True, with_identity: bool = True, progress: bool = True,
+             command: str | None = None) -> dict:
+    """Run every system, score it, write metrics.json, metrics.md and grid.png to ``output_dir``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    photos = [to_rgb(load_image(p)) for p in evalset.photos]
+    photo_features = photo_embeddings = None
+    if with_fid:
+        from .fid import inception_features
+        photo_features = inception_features(photos)
+    if with_identity:
+        from .identity import embed_face
+        photo_embeddings = np.stack([embed_face(p).vector for p in photos])
+    outputs, report = [], {"dataset": evalset.name, "n": len(evalset.names), "command": command,
+                           "resolution": "each photo's own frame; model output cropped back from its square",
+                           "systems": {}}
+    for make in systems:
+        system = make()
+        outputs.append(system)
+        report["systems"][system.label] = score_system(system, photos, evalset, photo_features,
+                                                       photo_embeddings, progress)
+    (output_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    note = (f"Dataset `{evalset.name}`, n = {len(evalset.names)}. FID/KID over a few hundred images are biased "
+            "upwards; compare only at equal n. Identity: dlib ResNet embeddings, rank among all photos of the set.\n\n")
+    header = f"Command: `{command}`\n\n" if command else ""
+    (output_dir / "metrics.md").write_text(header + note + markdown_table(report))
+    save_grid(evalset, outputs, photos, output_dir / "grid.png")
+    return report

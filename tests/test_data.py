@@ -1,0 +1,105 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from sketch2face.cli import main
+from sketch2face.data.align import CANONICAL_LANDMARKS_256, NoFaceFoundWarning, align_face, similarity_transform
+from sketch2face.data.datasets import PairedAugment, SketchStyleAugment, facial_regions, load_paired_folder, split_train_val
+from sketch2face.data.sketch import STYLES, synthesize_sketch
+from conftest import draw_pair
+
+
+def test_similarity_transform_recovers_rotation_scale_and_shift():
+    angle, scale, shift = np.deg2rad(12), 1.3, np.array([7.0, -4.0])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = CANONICAL_LANDMARKS_256 @ rotation.T + shift
+    matrix = similarity_transform(moved, CANONICAL_LANDMARKS_256)
+    back = moved @ matrix[:, :2].T + matrix[:, 2]
+    assert np.abs(back - CANONICAL_LANDMARKS_256).max() < 1e-3
+
+
+def test_align_with_given_landmarks_puts_them_at_the_canonical_points():
+    _, photo = draw_pair(1, size=300)
+    landmarks = CANONICAL_LANDMARKS_256 * 1.1 + 5
+    aligned = align_face(photo, kind="photo", landmarks=landmarks)
+    assert aligned.found and aligned.image.shape == (256, 256, 3)
+    mapped = landmarks @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
+    assert np.abs(mapped - CANONICAL_LANDMARKS_256).max() < 0.5
+
+
+def test_no_face_warns_naming_the_input_and_falls_back_to_centre_framing():
+    blank = np.full((120, 80), 200, np.uint8)
+    with pytest.warns(NoFaceFoundWarning, match="drawing.png: no face found"):
+        aligned = align_face(blank, kind="sketch", name="drawing.png")
+    assert not aligned.found and aligned.image.shape == (256, 256)
+    assert aligned.image[:, :40].min() == 255  # padded with paper, not stretched
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_sketch_style_is_deterministic_for_a_seed(style):
+    _, photo = draw_pair(4, size=96)
+    a = synthesize_sketch(photo, style, seed=7)
+    b = synthesize_sketch(photo, style, seed=7)
+    c = synthesize_sketch(photo, style, seed=8)
+    assert np.array_equal(a, b)
+    assert a.dtype == np.uint8 and a.shape[:2] == photo.shape[:2]
+    assert (a.ndim == 3) == (style == "colour")
+    assert a.mean() > 100  # sketches are mostly paper
+    if style != "pen":  # pen strokes of a simple drawing may not change with the width drawn
+        assert not np.array_equal(a, c)
+
+
+def test_unknown_style_is_rejected():
+    with pytest.raises(ValueError, match="unknown sketch style"):
+        synthesize_sketch(np.zeros((8, 8, 3), np.uint8), "watercolour")
+
+
+def test_split_is_deterministic_and_stable_when_files_are_added():
+    names = [f"n{i}" for i in range(200)]
+    train, val = split_train_val(names, 0.1, seed=0)
+    assert sorted(train + val) == list(range(200)) and 5 < len(val) < 40
+    _, val_more = split_train_val(names + ["extra"], 0.1, seed=0)
+    assert set(val) <= set(val_more)
+
+
+def test_paired_folder_loading_and_corrupt_files(paired_folder):
+    data = load_paired_folder(paired_folder, size=32)
+    assert data.sketches.shape == (8, 32, 32) and data.photos.shape == (8, 32, 32, 3)
+    (paired_folder / "sketches" / "face3.png").write_bytes(b"broken")
+    with pytest.raises(ValueError, match="face3.png"):
+        load_paired_folder(paired_folder, size=32)
+
+
+def test_augmentations_keep_shapes_and_are_seeded():
+    sketch, photo = draw_pair(0, size=64)
+    augment = PairedAugment(probability=1.0)
+    a = augment(sketch, photo, np.random.default_rng(3))
+    b = augment(sketch, photo, np.random.default_rng(3))
+    assert np.array_equal(a[0], b[0]) and a[1].shape == photo.shape
+    style = SketchStyleAugment(stroke_width=1, darkness=1, paper=1, erase_regions=1)
+    out = style(sketch, np.random.default_rng(0))
+    assert out.shape == sketch.shape and out.dtype == np.uint8
+
+
+def test_region_erasing_blanks_the_region_to_paper():
+    sketch = np.zeros((256, 256), np.uint8)
+    region = facial_regions(256)["mouth"]
+    out = SketchStyleAugment(erase_regions=1.0)
+    from sketch2face.data.datasets import erase_region
+    erased = erase_region(sketch, region)
+    x0, y0, x1, y1 = region
+    assert erased[(y0 + y1) // 2, (x0 + x1) // 2] == 255
+    assert erased[5, 5] == 0
+
+
+def test_sketchify_cli(tmp_path):
+    from PIL import Image
+
+    _, photo = draw_pair(2, size=80)
+    Image.fromarray(photo).save(tmp_path / "face.png")
+    (tmp_path / "bad.jpg").write_text("nope")
+    code = main(["sketchify", str(tmp_path / "face.png"), str(tmp_path / "bad.jpg"), "--output",
+                 str(tmp_path / "out"), "--style", "xdog", "-q"])
+    assert code == 1
+    assert (tmp_path / "out" / "face.png").is_file()

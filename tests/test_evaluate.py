@@ -1,0 +1,103 @@
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from sketch2face.cli import main
+from sketch2face.fsim import fsim
+from conftest import draw_pair
+
+
+def load_piq_fsim():
+    """piq's FSIM (an independent port of FeatureSIM.m), loaded without piq/__init__ (needs torchvision)."""
+    import importlib
+    import importlib.util
+    import types
+
+    spec = importlib.util.find_spec("piq")
+    if spec is None:
+        pytest.skip("piq not installed (make install adds it with --no-deps)")
+    saved = sys.modules.get("piq")
+    package = types.ModuleType("piq")
+    package.__path__ = list(spec.submodule_search_locations)
+    sys.modules["piq"] = package
+    try:
+        return importlib.import_module("piq.fsim").fsim
+    finally:
+        if saved is not None:
+            sys.modules["piq"] = saved
+
+
+def test_fsim_matches_reference_implementation():
+    import torch
+
+    piq_fsim = load_piq_fsim()
+    rng = np.random.default_rng(0)
+    _, photo = draw_pair(5, size=96)
+    photo = np.clip(photo.astype(float) + rng.normal(0, 20, photo.shape), 0, 255).astype(np.uint8)
+    other = np.clip(photo.astype(float) + rng.normal(0, 25, photo.shape), 0, 255).astype(np.uint8)
+    ours, ours_c = fsim(photo, other)
+    to_t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].double() / 255  # noqa: E731
+    assert ours == pytest.approx(float(piq_fsim(to_t(photo), to_t(other), data_range=1.0, chromatic=False)), abs=1e-4)
+    assert ours_c == pytest.approx(float(piq_fsim(to_t(photo), to_t(other), data_range=1.0, chromatic=True)), abs=1e-3)
+
+
+def test_fsim_of_identical_images_is_one_and_falls_with_distortion():
+    _, photo = draw_pair(2, size=64)
+    assert fsim(photo, photo)[0] == pytest.approx(1.0)
+    noisy = np.clip(photo.astype(int) + np.random.default_rng(0).integers(-40, 40, photo.shape), 0, 255)
+    assert fsim(photo, noisy.astype(np.uint8))[0] < 0.95
+
+
+def test_fid_of_a_set_with_itself_is_about_zero_and_kid_too():
+    from sketch2face.fid import fid_from_features, inception_features, kid_from_features
+
+    images = [draw_pair(i, size=64)[1] for i in range(6)]
+    features = inception_features(images)
+    assert features.shape == (6, 2048)
+    assert abs(fid_from_features(features, features)) < 1e-3
+    shifted = inception_features([255 - im for im in images])
+    assert fid_from_features(features, shifted) > 10
+    # the unbiased KID estimate of a set against itself is not exactly 0, but far below a different set's
+    assert kid_from_features(features, features, subsets=5)[0] < 0.1 * kid_from_features(features, shifted, subsets=5)[0]
+
+
+def test_identity_retrieval_ranks():
+    from sketch2face.identity import retrieval_ranks
+
+    gallery = np.eye(4)
+    queries = gallery.copy()
+    queries[2] = gallery[3] + 0.01  # query 2 looks like person 3
+    assert retrieval_ranks(queries, gallery).tolist() == [1, 1, 2, 1]
+
+
+def test_identity_embedding_of_a_drawn_face_has_128_dimensions():
+    from sketch2face.identity import embed_face
+
+    _, photo = draw_pair(3, size=120)
+    embedding = embed_face(photo)
+    assert embedding.vector.shape == (128,)
+    assert embedding.detected in (True, False)
+
+
+def test_evaluate_cli_writes_report(tiny_model_dir, paired_folder, tmp_path):
+    out = tmp_path / "eval"
+    code = main(["evaluate", "--data", str(paired_folder), "--model", str(tiny_model_dir), "--output", str(out), "-q"])
+    assert code == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert set(report["systems"]) == {"sketch (no model)", str(tiny_model_dir)}
+    row = report["systems"][str(tiny_model_dir)]["all"]
+    for key in ("psnr", "ssim", "fsim", "fid", "kid", "rank1", "face_detected", "ms_per_image"):
+        assert key in row
+    assert row["n"] == 8
+    assert (out / "grid.png").is_file() and "| system |" in (out / "metrics.md").read_text()
+
+
+def test_evaluate_generated_folder_must_cover_the_set(paired_folder, tmp_path, capsys):
+    generated = tmp_path / "gen"
+    generated.mkdir()
+    code = main(["evaluate", "--data", str(paired_folder), "--generated", str(generated), "--output",
+                 str(tmp_path / "e"), "-q", "--no-fid", "--no-identity"])
+    assert code == 2
+    assert "no generated image" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""Every recipe in configs/ resolves, and runs a couple of steps when shrunk to a tiny model."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sketch2face.config import load_config
+from sketch2face.train import train
+
+RECIPES = sorted(Path("configs").glob("*.yaml"))
+TINY = {"unet": "unet-tiny", "unet-res": "unet-res-tiny", "unet-bilstm": "unet-bilstm-tiny",
+        "csi-resnet": "csi-resnet-tiny", "patchgan": "patchgan-tiny", "patchgan-ms": "patchgan-ms-tiny"}
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
+def test_recipe_trains_two_steps_when_shrunk(recipe, paired_folder, tmp_path):
+    config = load_config(recipe)
+    tiny_generator = TINY[config.model.generator.removesuffix("-tiny")]
+    tiny_discriminator = TINY[config.model.discriminator.removesuffix("-tiny")]
+    config = load_config(recipe, [
+        f"model.generator={tiny_generator}", "model.generator_config={}",
+        f"model.discriminator={tiny_discriminator}", "model.discriminator_config={}",
+        f"data.train=[{paired_folder}]", "data.image_size=32", "train.batch_size=2", "train.max_steps=2",
+        f"output_dir={tmp_path}", "train.eval_every=2", "train.checkpoint_every=2",
+    ])
+    run_dir = train(config, progress=False)
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 2
+    assert (run_dir / "release" / "model.safetensors").is_file()
+
+
+def test_multi_scale_discriminator_with_feature_matching_and_perceptual_loss(paired_folder, tmp_path):
+    config = load_config("configs/smoke.yaml", [
+        "model.discriminator=patchgan-ms-tiny", f"data.train=[{paired_folder}]", f"output_dir={tmp_path}",
+        "train.lambda_feature_matching=10", "train.lambda_perceptual=1", "train.lambda_tv=0.1",
+        "train.gan_mode=hinge", "train.max_steps=2",
+    ])
+    run_dir = train(config, progress=False)
+    history = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["history"]
+    train_record = [h for h in history if "loss_g" in h][-1]
+    assert {"loss_fm", "loss_perceptual", "loss_tv", "loss_gan", "loss_d"} <= set(train_record)
+    assert list((run_dir / "tensorboard").iterdir())
+
+
+def test_time_budget_and_sigterm_end_with_a_checkpoint(paired_folder, tmp_path):
+    """A run with a large step count is stopped by SIGTERM and leaves a resumable checkpoint."""
+    code = (
+        "import os, signal, threading, sys\n"
+        "from sketch2face.config import load_config\n"
+        "from sketch2face.train import train\n"
+        f"config = load_config('configs/smoke.yaml', ['data.train=[{paired_folder}]', 'output_dir={tmp_path}',"
+        " 'train.max_steps=100000', 'train.eval_every=100000', 'train.checkpoint_every=100000'])\n"
+        "threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()\n"
+        "print(train(config, progress=False))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert 0 < state["step"] < 100000
+
+
+def test_two_process_data_parallel_training(paired_folder, tmp_path):
+    """torchrun with 2 gloo processes on a tiny model: one run folder, identical step count."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+               "-m", "sketch2face.cli", "train", "--config", "configs/smoke.yaml", "-q",
+               "--set", f"data.train=[{paired_folder}]", "--output-dir", str(tmp_path / "runs"),
+               "--set", "train.max_steps=3"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1
+    state = torch.load(runs[0] / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 3
