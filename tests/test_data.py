@@ -103,3 +103,51 @@ def test_sketchify_cli(tmp_path):
                  str(tmp_path / "out"), "--style", "xdog", "-q"])
     assert code == 1
     assert (tmp_path / "out" / "face.png").is_file()
+
+
+def test_prepare_data_paired_then_reuses_cache(paired_folder, tmp_path):
+    out = tmp_path / "prepared"
+    assert main(["prepare-data", "--paired", str(paired_folder), "--out", str(out), "--size", "32", "-q"]) == 0
+    manifest = __import__("json").loads((out / "manifest.json").read_text())
+    assert len(manifest["items"]) == 8 and manifest["items"][0]["style"] == "hand-drawn"
+    assert len(list((out / "photos").iterdir())) == 8
+    from sketch2face.data.prepare import PrepareOptions, prepare_dataset
+    report = prepare_dataset(out, paired=paired_folder, options=PrepareOptions(size=32), progress=False)
+    assert report.reused == 8 and report.written == 0
+    data = load_paired_folder(out, size=32)
+    assert len(data) == 8
+
+
+def test_prepare_data_unpaired_photos_with_identities_and_styles(tmp_path):
+    from PIL import Image
+
+    from sketch2face.data.prepare import PrepareOptions, prepare_dataset
+
+    root = tmp_path / "people"
+    for person in ("ann", "bob"):
+        (root / person).mkdir(parents=True)
+        for k in range(2):
+            Image.fromarray(draw_pair(k + (5 if person == "bob" else 0), size=64)[1]).save(root / person / f"{k}.png")
+    out = tmp_path / "prepared"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = prepare_dataset(out, photos=[root], options=PrepareOptions(size=32, styles=("line", "pen")),
+                                 progress=False)
+    assert report.written == 4
+    data = load_paired_folder(out, size=32)
+    assert sorted(set(data.identities)) == ["people/ann", "people/bob"]
+    train, val = split_train_val(data.identities, 0.5, seed=1)
+    people = lambda idx: {data.identities[i] for i in idx}  # noqa: E731
+    assert not people(train) & people(val)  # identity-disjoint
+
+
+def test_mixture_weights_set_each_folders_share():
+    from sketch2face.data.datasets import PairedArrays
+    from sketch2face.train import epoch_order, sample_probabilities
+
+    a = PairedArrays(["a"] * 10, np.zeros((10, 4, 4), np.uint8), np.zeros((10, 4, 4, 3), np.uint8))
+    b = PairedArrays(["b"] * 90, np.zeros((90, 4, 4), np.uint8), np.zeros((90, 4, 4, 3), np.uint8))
+    data = PairedArrays.concatenate([a, b])
+    probabilities = sample_probabilities(data, [0.5, 0.5])
+    order = np.concatenate([epoch_order(len(data), 0, e, probabilities) for e in range(20)])
+    assert abs((data.sources[order] == 0).mean() - 0.5) < 0.05

@@ -39,3 +39,9 @@ def test_train_checkpoint_resume_and_generate(paired_folder, tmp_path, sketch_fi
 def test_cli_train_dry_run_prints_resolved_config(capsys):
     assert main(["train", "--config", "configs/pix2pix_cufs.yaml", "--set", "train.lr=1e-4", "-n"]) == 0
     assert '"lr": 0.0001' in capsys.readouterr().out
+
+
+def test_resume_without_config_uses_the_runs_own_config(paired_folder, tmp_path):
+    run_dir = train(tiny_config(paired_folder, tmp_path, 2), progress=False)
+    assert main(["train", "--resume", str(run_dir), "--set", "train.max_steps=3", "-q"]) == 0
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 3

@@ -15,8 +15,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"train.max_minutes={args.max_minutes}")
     if args.output_dir is not None:
         overrides.append(f"output_dir={args.output_dir}")
+    config_path = args.config
+    if config_path is None and args.resume is not None:
+        # resuming without --config continues with the run's own resolved config (JSON is YAML)
+        run_dir = args.resume if args.resume.is_dir() else args.resume.parent.parent
+        config_path = run_dir / "config.json"
     try:
-        config = load_config(args.config, overrides)
+        config = load_config(config_path, overrides)
     except ConfigError as error:
         print(f"sketch2face train: {error}", file=sys.stderr)
         return 2
@@ -198,6 +203,52 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _cmd_prepare_data(args: argparse.Namespace) -> int:
+    from .data.datasets import DatasetError
+    from .data.prepare import PrepareOptions, prepare_dataset
+
+    styles = tuple(s.strip() for s in args.styles.split(",") if s.strip())
+    if args.size < 16 or args.size % 16:
+        print("sketch2face prepare-data: --size must be a multiple of 16", file=sys.stderr)
+        return 2
+    options = PrepareOptions(size=args.size, align=not args.no_align, styles=styles, seed=args.seed, limit=args.limit)
+    try:
+        report = prepare_dataset(args.out, paired=args.paired, photos=args.photos, options=options,
+                                 progress=not args.quiet)
+    except DatasetError as error:
+        print(f"sketch2face prepare-data: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.out}: {report.written} item(s) written, {report.reused} reused from the cache, "
+          f"{len(report.no_face)} without a detected face (centre framing), {len(report.failed)} unreadable",
+          file=sys.stderr)
+    for line in report.failed[:20]:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .serve.app import ServeSettings, create_app
+    except ImportError as error:
+        print(f"sketch2face serve: the web app needs its extra: pip install 'sketch2face[serve]' ({error})",
+              file=sys.stderr)
+        return 2
+    from .io import ModelNotFoundError, resolve_model_dir
+
+    try:
+        resolve_model_dir(args.model)
+    except ModelNotFoundError as error:
+        print(f"sketch2face serve: {error}", file=sys.stderr)
+        return 2
+    settings = ServeSettings(model=args.model, data_dir=str(args.data_dir), database_url=args.database_url,
+                             secure_cookies=args.secure_cookies)
+    print(f"sketch2face: open http://{args.host}:{args.port}/ (API docs at /docs); Ctrl+C stops", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from .io import DEFAULT_MODEL, bundled_models, read_release_config
     from .models import list_models
@@ -300,6 +351,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--align", action="store_true", help="align faces to the canonical 256x256 geometry first")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_sketchify)
+
+    p = sub.add_parser(
+        "prepare-data", help="align and cache a dataset (paired, or photos with synthetic sketches)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Writes OUT/photos, OUT/sketches and OUT/manifest.json; a second run reuses the cache.\n"
+                    "Examples:\n"
+                    "  sketch2face prepare-data --paired ../shared/data/fs2k/train --out cache/fs2k\n"
+                    "  sketch2face prepare-data --photos ../shared/data/lfw --out cache/lfw --styles line,xdog,pen",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--paired", type=Path, help="folder with photos/ and sketches/ (FS2K annotations read)")
+    source.add_argument("--photos", type=Path, nargs="+", help="folders of unpaired photos (sketches synthesised)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--no-align", action="store_true", help="pad and resize instead of aligning landmarks")
+    p.add_argument("--styles", default="line,xdog,pen", help="synthetic styles for unpaired photos, comma-separated")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="only the first N items (sorted by name)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_prepare_data)
+
+    p = sub.add_parser("serve", help="run the web app (drawing canvas, REST API, accounts)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", default=None, help="default model (bundled name or release folder)")
+    p.add_argument("--data-dir", type=Path, default=Path("serve-data"), help="database and history images")
+    p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in --data-dir)")
+    p.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (when served over HTTPS)")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("models", help="list bundled models and registered architectures")
     p.set_defaults(func=_cmd_models)

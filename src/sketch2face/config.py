@@ -26,6 +26,8 @@ class ModelConfig:
 class DataConfig:
     train: list[str] = field(default_factory=lambda: ["../shared/data/cufs/train"])
     """Paired folders (photos/ + sketches/ with matching names), relative to the working directory."""
+    weights: list[float] | None = None
+    """Mixture: share of each epoch drawn from each train folder (default: proportional to size)."""
     image_size: int = 256
     val_fraction: float = 0.08
     """Share of the training pairs held out (by a hash of the name) for validation and keep-best."""
@@ -43,6 +45,10 @@ class DataConfig:
             raise ConfigError(f"data.image_size must be a multiple of 16 and >= 16, got {self.image_size}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.weights is not None:
+            if len(self.weights) != len(self.train) or any(w < 0 for w in self.weights) or not sum(self.weights):
+                raise ConfigError(f"data.weights needs one non-negative weight per train folder ({len(self.train)}), "
+                                  f"not all zero; got {self.weights}")
         known = {"stroke_width", "darkness", "paper", "erase_regions"}
         for key, value in (self.sketch_augment or {}).items():
             if key not in known:

@@ -70,6 +70,9 @@ def save_pretrained(model: nn.Module, directory: str | Path, dtype: torch.dtype 
     try:
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_file(state, str(staging / "model.safetensors"))
+        staging.chmod(0o755)  # mkdtemp makes the folder private; releases are meant to be shared
+        for path in staging.iterdir():
+            path.chmod(0o644)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -176,16 +176,22 @@ def lr_factor(progress: float, decay_start: float) -> float:
 
 
 def load_training_data(config: RunConfig) -> tuple[PairedArrays, PairedArrays]:
+    """All training folders, split into train/validation by identity (a person is never on both sides)."""
     parts = [load_paired_folder(folder, config.data.image_size) for folder in config.data.train]
-    data = PairedArrays(
-        [n for p in parts for n in p.names],
-        np.concatenate([p.sketches for p in parts]),
-        np.concatenate([p.photos for p in parts]),
-    )
-    train_idx, val_idx = split_train_val(data.names, config.data.val_fraction, config.data.split_seed)
+    data = PairedArrays.concatenate(parts)
+    train_idx, val_idx = split_train_val(data.identities, config.data.val_fraction, config.data.split_seed)
     if not train_idx:
         raise ConfigError("no training pairs left after the validation split")
     return data.subset(train_idx), data.subset(val_idx)
+
+
+def sample_probabilities(data: PairedArrays, weights: list[float] | None) -> np.ndarray | None:
+    """Per-pair sampling probabilities so that folder k supplies weights[k] of each epoch."""
+    if not weights:
+        return None
+    counts = np.bincount(data.sources, minlength=len(weights)).astype(np.float64)
+    per_pair = np.asarray(weights, dtype=np.float64)[data.sources] / np.maximum(counts[data.sources], 1)
+    return per_pair / per_pair.sum()
 
 
 class _Distributed:
@@ -242,10 +248,13 @@ class _Distributed:
             torch.distributed.destroy_process_group()
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+def epoch_order(n: int, seed: int, epoch: int, probabilities: np.ndarray | None = None) -> np.ndarray:
     """The sample order of an epoch, a pure function of (seed, epoch): identical on every rank and
-    after a resume, so it needs no saved state."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
+    after a resume, so it needs no saved state. With mixture probabilities, n draws with replacement."""
+    rng = np.random.default_rng([seed, epoch])
+    if probabilities is None:
+        return rng.permutation(n)
+    return rng.choice(n, size=n, p=probabilities)
 
 
 def _tensorboard_writer(run_dir: Path, enabled: bool):
@@ -370,6 +379,7 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
     augment = PairedAugment() if config.data.augment else None
     sketch_augment = SketchStyleAugment(**config.data.sketch_augment) if config.data.sketch_augment else None
 
+    probabilities = sample_probabilities(train_data, config.data.weights)
     global_batch = tc.batch_size * dist.world
     steps_per_epoch = math.ceil(len(train_data) / global_batch)
     total_steps = steps_per_epoch * tc.epochs
@@ -454,7 +464,7 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
                 for group in optimizer.param_groups:
                     group["lr"] = tc.lr * lr_factor(progress_fraction, tc.lr_decay_start)
             epoch, index = divmod(step, steps_per_epoch)
-            order = epoch_order(len(train_data), tc.seed, epoch)
+            order = epoch_order(len(train_data), tc.seed, epoch, probabilities)
             # the last batch of an epoch wraps around to its start, so every batch is full on every rank
             positions = (index * global_batch + np.arange(global_batch)) % len(order)
             batch_idx = order[positions][dist.rank::dist.world]

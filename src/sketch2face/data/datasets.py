@@ -43,13 +43,31 @@ class PairedArrays:
     names: list[str]
     sketches: np.ndarray
     photos: np.ndarray
+    identities: list[str] | None = None
+    """Who each pair shows (splits keep a person on one side); defaults to the names."""
+    sources: np.ndarray | None = None
+    """Index of the folder each pair came from, for weighted mixtures."""
 
     def __len__(self) -> int:
         return len(self.names)
 
     def subset(self, indices) -> "PairedArrays":
         indices = list(indices)
-        return PairedArrays([self.names[i] for i in indices], self.sketches[indices], self.photos[indices])
+        return PairedArrays(
+            [self.names[i] for i in indices], self.sketches[indices], self.photos[indices],
+            [self.identities[i] for i in indices] if self.identities is not None else None,
+            self.sources[indices] if self.sources is not None else None,
+        )
+
+    @staticmethod
+    def concatenate(parts: list["PairedArrays"]) -> "PairedArrays":
+        return PairedArrays(
+            [n for p in parts for n in p.names],
+            np.concatenate([p.sketches for p in parts]),
+            np.concatenate([p.photos for p in parts]),
+            [i for p in parts for i in (p.identities or p.names)],
+            np.concatenate([np.full(len(p), k) for k, p in enumerate(parts)]),
+        )
 
 
 def load_paired_folder(root: str | Path, size: int = 256) -> PairedArrays:
@@ -74,7 +92,11 @@ def load_paired_folder(root: str | Path, size: int = 256) -> PairedArrays:
             photo_arrays.append(prepare_photo(photos[name], size))
         except InputImageError as error:
             raise DatasetError(f"corrupt dataset file: {error}") from None
-    return PairedArrays(names, np.stack(sketch_arrays), np.stack(photo_arrays))
+    from .prepare import read_manifest
+
+    manifest = read_manifest(root)
+    identities = [manifest[n]["identity"] if manifest and n in manifest else n for n in names]
+    return PairedArrays(names, np.stack(sketch_arrays), np.stack(photo_arrays), identities)
 
 
 def _natural_key(name: str):
@@ -88,7 +110,10 @@ def _split_digits(name: str) -> list[str]:
 
 
 def split_train_val(names: list[str], val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
-    """Deterministic split by a hash of each name, so adding files never reshuffles existing ones."""
+    """Deterministic split by a hash of each name, so adding files never reshuffles existing ones.
+
+    Pass identities instead of file names to keep every photo of a person on one side (LFW).
+    """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     train, val = [], []

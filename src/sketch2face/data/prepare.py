@@ -1,0 +1,208 @@
+"""``sketch2face prepare-data``: align and cache a dataset as a paired folder that training reads.
+
+Output layout (a paired folder plus a manifest)::
+
+    OUT/photos/NAME.png        aligned photo, SIZE x SIZE RGB
+    OUT/sketches/NAME.png      its sketch (hand-drawn, or synthesised in one of --styles)
+    OUT/manifest.json          per item: identity (for identity-disjoint splits), style, source file,
+                               aligned or fallback framing, attributes (FS2K); plus the options used
+
+Sources: a paired folder (``photos/`` + ``sketches/`` with matching names, nested folders allowed; FS2K's
+``annotations.json`` is read for styles and attributes) or ``--photos`` folders of unpaired photos
+(LFW: the sub-folder is the identity; elsewhere the file) whose sketches are synthesised, one style
+per photo chosen by a seeded hash of its name. A second run with the same options reuses every item
+already written and only processes new ones.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ..io import atomic_write_bytes
+from .align import NoFaceFoundWarning, align_face, detect_landmarks
+from .datasets import DatasetError, list_images, prepare_photo, prepare_sketch
+from .sketch import STYLES, synthesize_sketch
+from .transforms import InputImageError, load_image, to_rgb
+
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class PrepareOptions:
+    size: int = 256
+    align: bool = True
+    styles: tuple[str, ...] = ("line", "xdog", "pen")
+    """Synthetic styles for unpaired photos (one per photo)."""
+    seed: int = 0
+    limit: int | None = None
+    """Take only the first N items (sorted by name): for quick experiments."""
+
+    def key(self) -> dict[str, Any]:
+        return {"size": self.size, "align": self.align, "styles": list(self.styles), "seed": self.seed}
+
+
+@dataclass
+class PrepareReport:
+    written: int = 0
+    reused: int = 0
+    no_face: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _safe_name(key: str) -> str:
+    return key.replace("/", "__")
+
+
+def _style_for(name: str, styles: tuple[str, ...], seed: int) -> str:
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return styles[int.from_bytes(digest[:4], "big") % len(styles)]
+
+
+def _fs2k_annotations(root: Path) -> dict[str, dict[str, Any]]:
+    path = root / "annotations.json"
+    if not path.is_file():
+        return {}
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise DatasetError(f"{path}: unreadable annotations ({error})") from None
+    return {e["image_name"]: e for e in entries if isinstance(e, dict) and "image_name" in e}
+
+
+def _align_pair(photo: np.ndarray, sketch: np.ndarray, options: PrepareOptions, label: str):
+    """Align a paired photo and sketch with the photo's landmarks (they share geometry); when the
+    photo has no detectable face, try the sketch's; else the centre framing for both."""
+    landmarks = detect_landmarks(photo)
+    source = "photo"
+    if landmarks is None and sketch.shape[:2] == photo.shape[:2]:
+        landmarks, source = detect_landmarks(sketch), "sketch"
+    if landmarks is not None and sketch.shape[:2] != photo.shape[:2]:
+        scale = np.array([sketch.shape[1] / photo.shape[1], sketch.shape[0] / photo.shape[0]])
+        sketch_landmarks = landmarks * scale
+    else:
+        sketch_landmarks = landmarks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoFaceFoundWarning)
+        aligned_photo = align_face(photo, options.size, "photo", landmarks=landmarks, name=label)
+        aligned_sketch = align_face(sketch, options.size, "sketch", landmarks=sketch_landmarks, name=label)
+    return aligned_photo.image, aligned_sketch.image, landmarks is not None, source
+
+
+def _write_png(path: Path, pixels: np.ndarray) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: list[str | Path] | None = None,
+                    options: PrepareOptions | None = None, progress: bool = True) -> PrepareReport:
+    """Align and cache a paired folder or unpaired photo folders into ``out`` (see module docstring)."""
+    options = options or PrepareOptions()
+    unknown = [s for s in options.styles if s not in STYLES]
+    if unknown:
+        raise DatasetError(f"unknown sketch style(s) {unknown}; choose from {STYLES}")
+    if (paired is None) == (not photos):
+        raise DatasetError("give either a paired folder or photo folders")
+    out = Path(out)
+    manifest_path = out / "manifest.json"
+    items: dict[str, dict[str, Any]] = {}
+    if manifest_path.is_file():
+        try:
+            old = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+        if old.get("options") == options.key() and old.get("version") == MANIFEST_VERSION:
+            items = {i["name"]: i for i in old.get("items", [])}
+
+    jobs: list[tuple[str, dict[str, Any]]] = []
+    if paired is not None:
+        root = Path(paired)
+        if not (root / "photos").is_dir() or not (root / "sketches").is_dir():
+            raise DatasetError(f"{root}: expected sub-folders photos/ and sketches/")
+        photo_files, sketch_files = list_images(root / "photos"), list_images(root / "sketches")
+        annotations = _fs2k_annotations(root)
+        for key in sorted(set(photo_files) & set(sketch_files)):
+            entry = annotations.get(key, {})
+            style = f"fs2k-style{entry['style']}" if "style" in entry else "hand-drawn"
+            attributes = {k: v for k, v in entry.items() if k not in ("image_name", "style")}
+            jobs.append((_safe_name(key), {"photo_file": photo_files[key], "sketch_file": sketch_files[key],
+                                           "identity": key, "style": style, "attributes": attributes}))
+    else:
+        for folder in photos or []:
+            folder = Path(folder)
+            if not folder.is_dir():
+                raise DatasetError(f"{folder}: not a folder")
+            for key, path in list_images(folder).items():
+                identity = key.split("/")[0] if "/" in key else key  # LFW: the folder is the person
+                jobs.append((_safe_name(f"{folder.name}/{key}"), {"photo_file": path, "identity": f"{folder.name}/{identity}"}))
+        jobs.sort()
+    if options.limit is not None:
+        jobs = jobs[: options.limit]
+
+    report = PrepareReport()
+    for name, job in tqdm(jobs, disable=not progress, unit="item", desc=f"prepare {out.name}"):
+        photo_out, sketch_out = out / "photos" / f"{name}.png", out / "sketches" / f"{name}.png"
+        if name in items and photo_out.is_file() and sketch_out.is_file():
+            report.reused += 1
+            continue
+        try:
+            photo = to_rgb(load_image(job["photo_file"]))
+            if "sketch_file" in job:
+                from .transforms import to_grayscale
+
+                sketch = to_grayscale(load_image(job["sketch_file"]))
+                style = job["style"]
+                if options.align:
+                    photo_img, sketch_img, found, _ = _align_pair(photo, sketch, options, str(job["photo_file"]))
+                else:
+                    photo_img, sketch_img, found = prepare_photo(photo, options.size), prepare_sketch(sketch, options.size), False
+            else:
+                if options.align:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", NoFaceFoundWarning)
+                        aligned = align_face(photo, options.size, "photo")
+                    photo_img, found = aligned.image, aligned.found
+                else:
+                    photo_img, found = prepare_photo(photo, options.size), False
+                style = _style_for(name, options.styles, options.seed)
+                seed = int.from_bytes(hashlib.sha256(f"{options.seed}:{name}".encode()).digest()[:4], "big")
+                sketch_img = synthesize_sketch(photo_img, style, seed=seed)
+                if sketch_img.ndim == 3:  # colour style: training sketches are greyscale
+                    sketch_img = np.asarray(Image.fromarray(sketch_img).convert("L"))
+        except InputImageError as error:
+            report.failed.append(str(error))
+            continue
+        if options.align and not found:
+            report.no_face.append(str(job["photo_file"]))
+        _write_png(photo_out, photo_img)
+        _write_png(sketch_out, sketch_img)
+        items[name] = {"name": name, "identity": job["identity"], "style": style, "source": str(job["photo_file"]),
+                       "aligned": bool(options.align and found), "attributes": job.get("attributes", {})}
+        report.written += 1
+
+    manifest = {"version": MANIFEST_VERSION, "options": options.key(),
+                "source": str(paired) if paired is not None else [str(p) for p in photos or []],
+                "items": [items[n] for n in sorted(items)]}
+    atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
+    return report
+
+
+def read_manifest(folder: str | Path) -> dict[str, dict[str, Any]] | None:
+    """Items of a prepared folder by name, or None for a plain paired folder."""
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        return {i["name"]: i for i in json.loads(path.read_text())["items"]}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise DatasetError(f"{path}: corrupt manifest ({error}); delete it and run prepare-data again") from None

@@ -1,0 +1,62 @@
+"""Accounts, sessions and history in SQL (SQLite by default) through SQLAlchemy; images on disk."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    history: Mapped[list["HistoryItem"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    sessions: Mapped[list["LoginSession"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class LoginSession(Base):
+    """A login: the cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    expires: Mapped[dt.datetime] = mapped_column(DateTime)
+    user: Mapped[User] = relationship(back_populates="sessions")
+
+
+class HistoryItem(Base):
+    __tablename__ = "history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    model: Mapped[str] = mapped_column(String(128))
+    sketch_file: Mapped[str] = mapped_column(String(255))
+    face_file: Mapped[str] = mapped_column(String(255))
+    user: Mapped[User] = relationship(back_populates="history")
+
+
+def make_session_factory(database_url: str):
+    """Engine + session factory; SQLite gets WAL and foreign keys so writes are atomic and cascades work."""
+    connect_args = {"check_same_thread": False} if database_url.startswith("sqlite") else {}
+    engine = create_engine(database_url, connect_args=connect_args)
+    if database_url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record):  # noqa: ANN001
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+    Base.metadata.create_all(engine)
+    return engine, sessionmaker(engine, expire_on_commit=False)

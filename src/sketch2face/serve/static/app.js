@@ -1,0 +1,301 @@
+// sketch2face canvas page: draw, undo/redo, upload, live preview, downloads, accounts, history.
+"use strict";
+
+const sketch = document.getElementById("sketch");
+const overlay = document.getElementById("overlay");
+const ctx = sketch.getContext("2d", { willReadFrequently: true });
+const faceImg = document.getElementById("face");
+const statusLine = document.getElementById("status");
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  tool: "pen", drawing: false, last: null, undo: [], redo: [], inked: false,
+  csrf: null, user: null, previewTimer: null, requestId: 0, faceUrl: null,
+};
+const HISTORY_LIMIT = 50;
+
+function setStatus(text, isError = false) {
+  statusLine.textContent = text;
+  statusLine.classList.toggle("error", isError);
+}
+
+function clearCanvas() {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, sketch.width, sketch.height);
+}
+
+function snapshot() {
+  state.undo.push(ctx.getImageData(0, 0, sketch.width, sketch.height));
+  if (state.undo.length > HISTORY_LIMIT) state.undo.shift();
+  state.redo = [];
+}
+
+function restore(from, to) {
+  if (!from.length) return;
+  to.push(ctx.getImageData(0, 0, sketch.width, sketch.height));
+  ctx.putImageData(from.pop(), 0, 0);
+  state.inked = !isBlank();
+  schedulePreview();
+}
+
+function isBlank() {
+  const pixels = ctx.getImageData(0, 0, sketch.width, sketch.height).data;
+  for (let i = 0; i < pixels.length; i += 4) if (pixels[i] < 245) return false;
+  return true;
+}
+
+// Face guide: where the models expect eyes, nose and mouth (the canonical alignment geometry,
+// CUFS framing: eyes at 51% of the height, nose base at 66%, mouth at 78%).
+function drawGuide() {
+  const g = overlay.getContext("2d");
+  g.clearRect(0, 0, overlay.width, overlay.height);
+  if (!$("guide").checked) return;
+  const w = overlay.width, h = overlay.height;
+  g.strokeStyle = "rgba(30, 120, 255, 0.35)";
+  g.setLineDash([6, 6]);
+  g.lineWidth = 2;
+  g.beginPath();
+  g.ellipse(w * 0.5, h * 0.55, w * 0.27, h * 0.38, 0, 0, 2 * Math.PI);
+  g.stroke();
+  for (const [y, x0, x1] of [[0.51, 0.3, 0.7], [0.66, 0.44, 0.56], [0.78, 0.38, 0.62]]) {
+    g.beginPath();
+    g.moveTo(w * x0, h * y);
+    g.lineTo(w * x1, h * y);
+    g.stroke();
+  }
+}
+
+function canvasPoint(event) {
+  const rect = sketch.getBoundingClientRect();
+  return { x: (event.clientX - rect.left) * sketch.width / rect.width,
+           y: (event.clientY - rect.top) * sketch.height / rect.height };
+}
+
+function strokeTo(point) {
+  const size = Number($("brush").value);
+  ctx.strokeStyle = state.tool === "pen" ? "#111" : "#fff";
+  ctx.lineWidth = state.tool === "pen" ? size : size * 4;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  ctx.beginPath();
+  ctx.moveTo(state.last.x, state.last.y);
+  ctx.lineTo(point.x, point.y);
+  ctx.stroke();
+  state.last = point;
+}
+
+sketch.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  sketch.setPointerCapture(event.pointerId);
+  snapshot();
+  state.drawing = true;
+  state.last = canvasPoint(event);
+  strokeTo({ x: state.last.x + 0.01, y: state.last.y });  // a click leaves a dot
+});
+sketch.addEventListener("pointermove", (event) => {
+  if (!state.drawing) return;
+  for (const e of event.getCoalescedEvents ? event.getCoalescedEvents() : [event]) strokeTo(canvasPoint(e));
+});
+function endStroke() {
+  if (!state.drawing) return;
+  state.drawing = false;
+  state.inked = state.tool === "pen" ? true : !isBlank();
+  schedulePreview();
+}
+sketch.addEventListener("pointerup", endStroke);
+sketch.addEventListener("pointercancel", endStroke);
+
+function selectTool(tool) {
+  state.tool = tool;
+  $("pen").classList.toggle("active", tool === "pen");
+  $("eraser").classList.toggle("active", tool === "eraser");
+}
+$("pen").onclick = () => selectTool("pen");
+$("eraser").onclick = () => selectTool("eraser");
+$("undo").onclick = () => restore(state.undo, state.redo);
+$("redo").onclick = () => restore(state.redo, state.undo);
+$("clear").onclick = () => { snapshot(); clearCanvas(); state.inked = false; setStatus("Canvas cleared."); };
+$("guide").onchange = drawGuide;
+$("generate").onclick = () => generate();
+
+document.addEventListener("keydown", (event) => {
+  if (event.target.tagName === "INPUT" || event.target.tagName === "SELECT") return;
+  const mod = event.ctrlKey || event.metaKey;
+  if (mod && event.key.toLowerCase() === "z" && !event.shiftKey) { event.preventDefault(); restore(state.undo, state.redo); }
+  else if (mod && (event.key.toLowerCase() === "y" || (event.key.toLowerCase() === "z" && event.shiftKey))) {
+    event.preventDefault(); restore(state.redo, state.undo);
+  } else if (!mod && event.key.toLowerCase() === "p") selectTool("pen");
+  else if (!mod && event.key.toLowerCase() === "e") selectTool("eraser");
+});
+
+$("upload").onchange = async (event) => {
+  const file = event.target.files[0];
+  if (!file) return;
+  try {
+    const bitmap = await createImageBitmap(file);
+    snapshot();
+    clearCanvas();
+    const scale = Math.min(sketch.width / bitmap.width, sketch.height / bitmap.height);
+    const w = bitmap.width * scale, h = bitmap.height * scale;
+    ctx.drawImage(bitmap, (sketch.width - w) / 2, (sketch.height - h) / 2, w, h);
+    state.inked = !isBlank();
+    generate();
+  } catch (error) {
+    setStatus(`That file is not an image this browser can read (${file.name}).`, true);
+  }
+  event.target.value = "";
+};
+
+function schedulePreview() {
+  if (!$("live").checked) return;
+  clearTimeout(state.previewTimer);
+  state.previewTimer = setTimeout(generate, 350);
+}
+
+function canvasBlob() {
+  return new Promise((resolve) => sketch.toBlob(resolve, "image/png"));
+}
+
+async function requestFace(format) {
+  const form = new FormData();
+  form.append("image", await canvasBlob(), "sketch.png");
+  form.append("format", format);
+  form.append("model", $("model").value);
+  form.append("watermark", $("watermark").checked ? "true" : "false");
+  const headers = state.csrf ? { "X-CSRF-Token": state.csrf } : {};
+  const response = await fetch("/api/generate", { method: "POST", body: form, headers, credentials: "same-origin" });
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({ error: response.statusText }));
+    throw new Error(problem.error || response.statusText);
+  }
+  return response.blob();
+}
+
+async function generate() {
+  if (!state.inked) { setStatus("The canvas is empty: draw a face first.", true); return; }
+  const id = ++state.requestId;
+  setStatus("Generating…");
+  const started = performance.now();
+  try {
+    const blob = await requestFace("png");
+    if (id !== state.requestId) return;  // a newer stroke already asked again
+    if (state.faceUrl) URL.revokeObjectURL(state.faceUrl);
+    state.faceUrl = URL.createObjectURL(blob);
+    faceImg.src = state.faceUrl;
+    $("download-png").href = state.faceUrl;
+    $("download-png").classList.remove("disabled");
+    $("download-jpeg").classList.remove("disabled");
+    setStatus(`Done in ${Math.round(performance.now() - started)} ms (${$("model").value}). AI-generated likeness.`);
+    if (state.user) loadHistory();
+  } catch (error) {
+    if (id === state.requestId) setStatus(error.message, true);
+  }
+}
+
+$("download-jpeg").onclick = async (event) => {
+  event.preventDefault();
+  try {
+    const url = URL.createObjectURL(await requestFace("jpeg"));
+    const link = document.createElement("a");
+    link.href = url; link.download = "face.jpg";
+    document.body.appendChild(link); link.click(); link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 5000);
+  } catch (error) { setStatus(error.message, true); }
+};
+
+async function loadModels() {
+  const response = await fetch("/api/models");
+  const info = await response.json();
+  const select = $("model");
+  select.innerHTML = "";
+  for (const name of info.models) {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = name === info.default ? `${name} (default)` : name;
+    option.selected = name === info.default;
+    select.appendChild(option);
+  }
+  select.onchange = () => schedulePreview();
+}
+
+// ------------------------------------------------------------------ accounts and history
+async function account(path, body) {
+  const response = await fetch(path, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", ...(state.csrf ? { "X-CSRF-Token": state.csrf } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const reply = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(reply.error || response.statusText);
+  return reply;
+}
+
+function showUser(name, csrf) {
+  state.user = name; state.csrf = csrf || null;
+  $("whoami").textContent = name ? `Logged in as ${name}` : "";
+  $("login-form").hidden = !!name;
+  $("logout").hidden = !name;
+  $("delete-account").hidden = !name;
+  $("history-panel").hidden = !name;
+  if (name) loadHistory(); else $("history").innerHTML = "";
+}
+
+async function credentialsFrom(path) {
+  try {
+    const reply = await account(path, { username: $("username").value, password: $("password").value });
+    $("password").value = "";
+    showUser(reply.username, reply.csrf_token);
+    setStatus(path.endsWith("signup") ? "Account created; your generations are now saved." : "Logged in.");
+  } catch (error) { setStatus(error.message, true); }
+}
+$("login-form").onsubmit = (event) => { event.preventDefault(); credentialsFrom("/api/login"); };
+$("signup").onclick = () => credentialsFrom("/api/signup");
+$("logout").onclick = async () => {
+  try { await account("/api/logout"); } catch (error) { /* already logged out */ }
+  showUser(null);
+  setStatus("Logged out.");
+};
+
+$("delete-account").onclick = async () => {
+  const password = window.prompt("Delete your account and all its history? Enter your password to confirm.");
+  if (!password) return;
+  const response = await fetch("/api/account", {
+    method: "DELETE", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf },
+    body: JSON.stringify({ password }),
+  });
+  if (response.ok) { showUser(null); setStatus("Account deleted."); }
+  else setStatus((await response.json().catch(() => ({}))).error || "Could not delete the account.", true);
+};
+
+async function loadHistory() {
+  const response = await fetch("/api/history", { credentials: "same-origin" });
+  if (!response.ok) return;
+  const { items } = await response.json();
+  const list = $("history");
+  list.innerHTML = "";
+  for (const item of items) {
+    const li = document.createElement("li");
+    li.innerHTML = `<img alt="sketch" src="${item.sketch_url}"><img alt="face" src="${item.face_url}">`;
+    const caption = document.createElement("span");
+    caption.textContent = `${new Date(item.created).toLocaleString()} · ${item.model}`;
+    const remove = document.createElement("button");
+    remove.textContent = "Delete";
+    remove.onclick = async () => {
+      const reply = await fetch(`/api/history/${item.id}`, { method: "DELETE", credentials: "same-origin",
+                                                             headers: { "X-CSRF-Token": state.csrf } });
+      if (reply.ok) li.remove(); else setStatus("Could not delete that item.", true);
+    };
+    li.append(caption, remove);
+    list.appendChild(li);
+  }
+}
+
+async function init() {
+  clearCanvas();
+  drawGuide();
+  await loadModels();
+  const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
+  showUser(me.username, me.csrf_token);
+}
+init();
