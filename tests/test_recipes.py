@@ -76,3 +76,39 @@ def test_two_process_data_parallel_training(paired_folder, tmp_path):
     assert len(runs) == 1
     state = torch.load(runs[0] / "checkpoints" / "last.pt", weights_only=True)
     assert state["step"] == 3
+
+
+def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(paired_folder, tmp_path):
+    """SIGKILL cannot be caught: the atomic checkpoint on disk must still be whole, and resume continues."""
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "sketch2face.cli", "train", "--config", "configs/smoke.yaml", "-q",
+               "--set", f"data.train=[{paired_folder}]", "--output-dir", str(tmp_path / "runs"),
+               "--set", "train.max_steps=100000", "--set", "train.checkpoint_every=3",
+               "--set", "train.eval_every=100000"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    checkpoint = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = list((tmp_path / "runs").glob("*/checkpoints/last.pt"))
+        if found:
+            checkpoint = found[0]
+            time.sleep(1.0)  # let it write a few more checkpoints, then kill it mid-flight
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert checkpoint is not None, "no checkpoint was written"
+    saved = torch.load(checkpoint, weights_only=True)  # whole, not half-written
+    assert saved["step"] % 3 == 0 and saved["step"] >= 3
+    run_dir = checkpoint.parent.parent
+    assert not list(checkpoint.parent.glob("*.tmp"))  # no temporary file left masquerading as a checkpoint
+
+    target = saved["step"] + 2
+    result = subprocess.run([sys.executable, "-m", "sketch2face.cli", "train", "--resume", str(run_dir), "-q",
+                             "--set", f"train.max_steps={target}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    resumed = torch.load(checkpoint, weights_only=True)
+    assert resumed["step"] == target
+    assert "resumed from" in (run_dir / "log.txt").read_text()

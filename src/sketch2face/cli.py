@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 
-    from .data.sketch import STYLES
+    from .data.sketch import STYLE_ALIASES, STYLES
 
     p = sub.add_parser(
         "sketchify", help="make synthetic sketches from photos (procedural styles)",
@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", help="photo files, folders or glob patterns")
     p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--style", choices=STYLES, default="line")
+    p.add_argument("--style", choices=[*STYLES, *STYLE_ALIASES], default="line")
     p.add_argument("--seed", type=int, default=None,
                    help="draw random style parameters (input i uses seed+i); default: the style's defaults")
     p.add_argument("--align", action="store_true", help="align faces to the canonical 256x256 geometry first")

@@ -74,8 +74,16 @@ def _paired_folder(root: Path, name: str) -> EvalSet:
     names = sorted(set(photos) & set(sketches), key=lambda n: (len(n), n) if n.isdigit() else (0, n))
     if not names:
         raise DatasetError(f"{root}: no sketch/photo pairs with matching file names")
-    return EvalSet(name, names, [sketches[n] for n in names], [photos[n] for n in names],
-                   {"all": list(range(len(names)))})
+    groups = {"all": list(range(len(names)))}
+    from .data.prepare import read_manifest
+
+    manifest = read_manifest(root)
+    if manifest:  # prepared folders: one subset per sketch style (FS2K's three styles, synthetic ones)
+        for index, n in enumerate(names):
+            style = manifest.get(n, {}).get("style")
+            if style:
+                groups.setdefault(style, []).append(index)
+    return EvalSet(name, names, [sketches[n] for n in names], [photos[n] for n in names], groups)
 
 
 @dataclass

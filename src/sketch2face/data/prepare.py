@@ -108,6 +108,9 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
                     options: PrepareOptions | None = None, progress: bool = True) -> PrepareReport:
     """Align and cache a paired folder or unpaired photo folders into ``out`` (see module docstring)."""
     options = options or PrepareOptions()
+    from .sketch import STYLE_ALIASES
+
+    options.styles = tuple(STYLE_ALIASES.get(s, s) for s in options.styles)
     unknown = [s for s in options.styles if s not in STYLES]
     if unknown:
         raise DatasetError(f"unknown sketch style(s) {unknown}; choose from {STYLES}")

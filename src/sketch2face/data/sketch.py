@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 
 STYLES = ("line", "greyscale", "colour", "xdog", "pen", "canny")
+#: American spellings accepted everywhere a style name is.
+STYLE_ALIASES = {"gray": "greyscale", "grayscale": "greyscale", "grey": "greyscale", "color": "colour"}
 
 
 def _grey(photo: np.ndarray) -> np.ndarray:
@@ -113,6 +115,7 @@ _STYLE_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
 
 def random_style_params(style: str, rng: np.random.Generator) -> dict[str, Any]:
     """Parameters drawn around each style's defaults, for augmentation."""
+    style = STYLE_ALIASES.get(style, style)
     if style == "line":
         return {"blur": rng.uniform(0.02, 0.06), "darkness": rng.uniform(0.8, 2.0)}
     if style in ("greyscale", "colour"):
@@ -131,6 +134,7 @@ def synthesize_sketch(photo: np.ndarray, style: str = "line", seed: int | None =
                       **params: Any) -> np.ndarray:
     """Photo -> sketch in ``style``. With ``seed``, parameters are drawn randomly (deterministically per
     seed) and ``params`` override them; without, the style's defaults are used."""
+    style = STYLE_ALIASES.get(style, style)
     if style not in _STYLE_FUNCTIONS:
         raise ValueError(f"unknown sketch style {style!r}; choose from {STYLES}")
     if photo.dtype != np.uint8 or photo.ndim not in (2, 3):
