@@ -85,7 +85,6 @@ def test_augmentations_keep_shapes_and_are_seeded():
 def test_region_erasing_blanks_the_region_to_paper():
     sketch = np.zeros((256, 256), np.uint8)
     region = facial_regions(256)["mouth"]
-    out = SketchStyleAugment(erase_regions=1.0)
     from sketch2face.data.datasets import erase_region
     erased = erase_region(sketch, region)
     x0, y0, x1, y1 = region

@@ -62,6 +62,11 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return unique, errors
 
 
+def _input_error_line(path: Path, error: Exception) -> str:
+    """One line naming the input: errors from a path already name it, others get it prefixed."""
+    return str(error) if str(path) in str(error) else f"{path}: {error}"
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
@@ -95,7 +100,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 prepared.append(pipe.preprocess(path))
                 chunk.append(path)
             except InputImageError as error:
-                message = str(error) if str(path) in str(error) else f"{path}: {error}"
+                message = _input_error_line(path, error)
                 tqdm.write(f"error: {message}", file=sys.stderr)
                 errors.append(message)
                 bar.update(1)
@@ -190,7 +195,7 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
             else:
                 photo = to_rgb(load_image(path))
         except InputImageError as error:
-            message = str(error) if str(path) in str(error) else f"{path}: {error}"
+            message = _input_error_line(path, error)
             tqdm.write(f"error: {message}", file=sys.stderr)
             errors.append(message)
             continue
