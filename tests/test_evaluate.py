@@ -101,3 +101,16 @@ def test_evaluate_generated_folder_must_cover_the_set(paired_folder, tmp_path, c
                  str(tmp_path / "e"), "-q", "--no-fid", "--no-identity"])
     assert code == 2
     assert "no generated image" in capsys.readouterr().err
+
+
+def test_val_split_matches_the_training_split(paired_folder):
+    from sketch2face.data.datasets import split_train_val
+    from sketch2face.evaluate import resolve_eval_set
+
+    whole = resolve_eval_set(str(paired_folder))
+    val = resolve_eval_set(str(paired_folder), "val", val_fraction=0.5, split_seed=3)
+    train = resolve_eval_set(str(paired_folder), "train", val_fraction=0.5, split_seed=3)
+    _, expected = split_train_val(whole.names, 0.5, 3)
+    assert val.names == [whole.names[i] for i in expected]
+    assert sorted(val.names + train.names) == sorted(whole.names)
+    assert val.groups["all"] == list(range(len(val.names)))

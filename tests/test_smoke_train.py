@@ -45,3 +45,47 @@ def test_resume_without_config_uses_the_runs_own_config(paired_folder, tmp_path)
     run_dir = train(tiny_config(paired_folder, tmp_path, 2), progress=False)
     assert main(["train", "--resume", str(run_dir), "--set", "train.max_steps=3", "-q"]) == 0
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 3
+
+
+def test_reverse_direction_trains_and_sketchifies(paired_folder, tmp_path, sketch_files):
+    from PIL import Image
+
+    from sketch2face.pipeline import PhotoToSketchPipeline
+
+    config = load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={tmp_path}",
+                                                 "data.direction=photo_to_sketch", "train.max_steps=2",
+                                                 "model.generator_config={in_channels: 3, out_channels: 1}"])
+    run_dir = train(config, progress=False)
+    reverse = PhotoToSketchPipeline(run_dir / "release")
+    photo = next((paired_folder / "photos").iterdir())
+    sketch = reverse(photo, keep_size=True)
+    assert sketch.mode == "L" and sketch.size == Image.open(photo).size
+    assert main(["sketchify", str(photo), "--model", str(run_dir / "release"), "-o", str(tmp_path / "s"), "-q"]) == 0
+    assert (tmp_path / "s" / f"{photo.stem}.png").is_file()
+    # a reverse model is refused where a sketch -> photo model is expected, and vice versa
+    assert main(["generate", str(sketch_files[0]), "--model", str(run_dir / "release"), "-o", str(tmp_path / "f")]) == 2
+    assert main(["sketchify", str(photo), "--model", str(run_dir / "release") + "-missing", "-o", str(tmp_path)]) == 2
+
+
+def test_direction_and_channels_must_agree(paired_folder, tmp_path):
+    import pytest
+
+    from sketch2face.config import ConfigError
+
+    config = load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={tmp_path}",
+                                                 "data.direction=photo_to_sketch"])
+    with pytest.raises(ConfigError, match="in_channels"):
+        train(config, progress=False)
+
+
+def test_fine_tuning_starts_from_a_release(paired_folder, tmp_path):
+    from sketch2face.io import load_pretrained
+
+    base = train(tiny_config(paired_folder, tmp_path / "base", 2), progress=False)
+    config = load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={tmp_path / 'ft'}",
+                                                 f"model.init_from={base / 'release'}", "train.max_steps=1",
+                                                 "train.lr=1e-12", "train.ema_decay=0"])
+    tuned = train(config, progress=False)
+    before, after = load_pretrained(base / "release").state_dict(), load_pretrained(tuned / "release").state_dict()
+    key = next(k for k in before if k.endswith("weight"))
+    assert torch.allclose(before[key], after[key], atol=1e-3)  # a near-zero learning rate keeps the start

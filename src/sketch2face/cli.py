@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -68,9 +69,9 @@ def _input_error_line(path: Path, error: Exception) -> str:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
+    from .backends import BackendUnavailableError
     from .data.transforms import InputImageError
     from .io import ModelNotFoundError
     from .pipeline import SketchToFacePipeline, contact_sheet, save_generated, side_by_side
@@ -78,13 +79,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         print("sketch2face generate: --batch-size must be at least 1", file=sys.stderr)
         return 2
-    torch.manual_seed(args.seed)
     try:
-        pipe = SketchToFacePipeline(args.model, precision=args.precision)
-    except (ModelNotFoundError, ValueError) as error:
+        pipe = SketchToFacePipeline(args.model, precision=args.precision, backend=args.backend)
+    except (ModelNotFoundError, BackendUnavailableError, ValueError) as error:
         print(f"sketch2face generate: {error}", file=sys.stderr)
         return 2
-    print(f"model: {pipe.model_name} ({pipe.generator.release_dir})", file=sys.stderr)
+    print(f"model: {pipe.model_name} ({pipe.model_dir}; {pipe.backend_name} {pipe.precision})", file=sys.stderr)
     paths, errors = expand_inputs(args.inputs)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
@@ -132,6 +132,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import shlex
 
+    from .backends import BackendUnavailableError
     from .data.datasets import DatasetError
     from .evaluate import evaluate, generate_with_pipeline, load_generated, resolve_eval_set, sketch_baseline
     from .fid import MetricUnavailableError
@@ -139,7 +140,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .pipeline import SketchToFacePipeline
 
     try:
-        evalset = resolve_eval_set(args.data)
+        evalset = resolve_eval_set(args.data, args.split, args.val_fraction, args.split_seed)
     except DatasetError as error:
         print(f"sketch2face evaluate: {error}", file=sys.stderr)
         return 2
@@ -149,8 +150,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     models = ([] if args.generated and not args.model else [args.model]) + list(args.baseline or [])
     for name in models:
         try:
-            pipe = SketchToFacePipeline(name, precision=args.precision)
-        except (ModelNotFoundError, ValueError) as error:
+            pipe = SketchToFacePipeline(name, precision=args.precision, backend=args.backend)
+        except (ModelNotFoundError, BackendUnavailableError, ValueError) as error:
             print(f"sketch2face evaluate: {error}", file=sys.stderr)
             return 2
         systems.append(lambda pipe=pipe: generate_with_pipeline(pipe, evalset, args.batch_size, not args.quiet))
@@ -177,6 +178,17 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
     from .data.sketch import synthesize_sketch
     from .data.transforms import InputImageError, load_image, to_rgb
 
+    reverse = None
+    if args.model:
+        from .backends import BackendUnavailableError
+        from .io import ModelNotFoundError
+        from .pipeline import PhotoToSketchPipeline
+
+        try:
+            reverse = PhotoToSketchPipeline(args.model, backend=args.backend, precision=args.precision)
+        except (ModelNotFoundError, BackendUnavailableError, ValueError) as error:
+            print(f"sketch2face sketchify: {error}", file=sys.stderr)
+            return 2
     paths, errors = expand_inputs(args.inputs)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
@@ -199,11 +211,15 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
             tqdm.write(f"error: {message}", file=sys.stderr)
             errors.append(message)
             continue
-        seed = None if args.seed is None else args.seed + index
-        sketch = synthesize_sketch(photo, args.style, seed=seed)
-        Image.fromarray(sketch).save(args.output / f"{path.stem}.png")
+        if reverse is not None:
+            sketch_image = reverse(photo, keep_size=True)
+        else:
+            seed = None if args.seed is None else args.seed + index
+            sketch_image = Image.fromarray(synthesize_sketch(photo, args.style, seed=seed))
+        sketch_image.save(args.output / f"{path.stem}.png")
         written += 1
-    print(f"wrote {written} {args.style} sketch(es) to {args.output}" + (f"; {len(errors)} failed" if errors else ""),
+    kind = f"model {reverse.model_name}" if reverse else args.style
+    print(f"wrote {written} sketch(es) ({kind}) to {args.output}" + (f"; {len(errors)} failed" if errors else ""),
           file=sys.stderr)
     return 1 if errors else 0
 
@@ -224,10 +240,14 @@ def _cmd_prepare_data(args: argparse.Namespace) -> int:
         print(f"sketch2face prepare-data: {error}", file=sys.stderr)
         return 2
     print(f"{args.out}: {report.written} item(s) written, {report.reused} reused from the cache, "
-          f"{len(report.no_face)} without a detected face (centre framing), {len(report.failed)} unreadable",
-          file=sys.stderr)
-    for line in report.failed[:20]:
-        print(f"error: {line}", file=sys.stderr)
+          f"{len(report.no_face)} without a detected face (centre framing), {len(report.failed)} unreadable "
+          f"(skipped), {len(report.unpaired)} without a partner (skipped), {len(report.size_mismatch)} with "
+          "photo and sketch of different sizes (kept, aligned separately)", file=sys.stderr)
+    for label, lines in (("error", report.failed), ("skipped", report.unpaired), ("note", report.size_mismatch)):
+        for line in lines[:20]:
+            print(f"{label}: {line}", file=sys.stderr)
+        if len(lines) > 20:
+            print(f"{label}: ... and {len(lines) - 20} more", file=sys.stderr)
     return 1 if report.failed else 0
 
 
@@ -254,17 +274,94 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_identify(args: argparse.Namespace) -> int:
+    from .backends import BackendUnavailableError
+    from .data.transforms import InputImageError
+    from .errors import MetricUnavailableError
+    from .identify import build_index, format_matches, identify, match_sheet
+    from .io import ModelNotFoundError
+    from .pipeline import SketchToFacePipeline, save_generated
+
+    if args.top < 1:
+        print("sketch2face identify: --top must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        pipe = SketchToFacePipeline(args.model, backend=args.backend, precision=args.precision)
+        index, report = build_index(args.gallery, args.index, progress=not args.quiet, workers=args.workers)
+        print(f"gallery: {len(index)} photo(s) ({report.reused} from the index, {report.embedded} embedded now, "
+              f"{report.removed} removed, {report.unreadable} unreadable)", file=sys.stderr)
+        result = identify(args.sketch, index, pipe, args.top)
+    except (ModelNotFoundError, BackendUnavailableError, MetricUnavailableError, InputImageError, ValueError) as error:
+        print(f"sketch2face identify: {error}", file=sys.stderr)
+        return 2
+    if not result.face_detected:
+        print("warning: no face detected in the generated image; its central region was embedded", file=sys.stderr)
+    print(format_matches(result.matches))
+    print("A generated face is a likeness, not evidence: treat matches as leads to verify.", file=sys.stderr)
+    if args.sheet:
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        save_generated(match_sheet(args.sketch, result), args.sheet, pipe.model_name, "png")
+        print(f"sheet: {args.sheet}", file=sys.stderr)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .data.transforms import InputImageError
+    from .io import ModelNotFoundError, load_pretrained, read_release_config, resolve_model_dir
+
+    try:
+        from .export import INT8_FILE, ONNX_FILE, ExportError, calibration_batches, export_onnx, quantize_int8
+        model_dir = resolve_model_dir(args.model)
+        resolution = int(read_release_config(model_dir).get("metadata", {}).get("training", {}).get("image_size", 256))
+        model = load_pretrained(model_dir)
+    except ImportError as error:
+        print(f"sketch2face export: needs PyTorch and onnx: pip install 'sketch2face[onnx]' ({error})", file=sys.stderr)
+        return 2
+    except ModelNotFoundError as error:
+        print(f"sketch2face export: {error}", file=sys.stderr)
+        return 2
+    int8 = args.format == "onnx-int8"
+    output = args.output or model_dir / (INT8_FILE if int8 else ONNX_FILE)
+    try:
+        if int8:
+            calibration = calibration_batches(args.calibration, resolution, args.calibration_count)
+            quantize_int8(model, output, calibration, resolution)
+        else:
+            export_onnx(model, output, resolution, fp16_weights=not args.fp32_weights, tolerance=args.tolerance)
+    except (ExportError, InputImageError) as error:
+        print(f"sketch2face export: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {output} ({Path(output).stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .io import DEFAULT_MODEL, bundled_models, read_release_config
-    from .models import list_models
+    from .export import INT8_FILE, ONNX_FILE
+    from .io import DEFAULT_MODEL, bundled_models, read_release_config, resolve_model_dir
 
     print("bundled models:")
     for name in bundled_models():
         config = read_release_config(name)
+        folder = resolve_model_dir(name)
+        training = config.get("metadata", {}).get("training", {})
+        direction = "photo -> sketch" if training.get("direction") == "photo_to_sketch" else "sketch -> photo"
+        files = ["torch"] * (folder / "model.safetensors").is_file() + ["onnx"] * (folder / ONNX_FILE).is_file() \
+            + ["onnx-int8"] * (folder / INT8_FILE).is_file()
         marker = " (default)" if name == DEFAULT_MODEL else ""
-        print(f"  {name}{marker}: {config['arch']}")
+        print(f"  {name}{marker}: {config['arch']}, {direction}, backends: {', '.join(files)}")
+    try:
+        from .models import list_models
+    except ImportError:  # the light install has no torch: releases run, architectures are not listed
+        return 0
     print("architectures and presets:", ", ".join(list_models()))
     return 0
+
+
+def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
+                   help="inference engine: ONNX Runtime when installed and exported (auto), or PyTorch")
+    p.add_argument("--precision", choices=["fp32", "bf16", "int8"], default=None,
+                   help="fp32 (default); bf16 autocast with torch; int8 (static quantisation) with onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,6 +371,44 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "identify", help="find the sketched person in a gallery of photos",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Generate the face, embed it (dlib ResNet) and rank the gallery photos by distance.\n"
+                    "Gallery embeddings are cached in an index and updated when photos change.\n"
+                    "  sketch2face identify witness.png --gallery photos/ --top 10 --sheet matches.png",
+    )
+    p.add_argument("sketch", type=Path)
+    p.add_argument("--gallery", type=Path, required=True, help="folder of photos (searched recursively)")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes that embed new gallery photos (default: one per core)")
+    p.add_argument("--index", type=Path, help="index file (default: ~/.cache/sketch2face/galleries/...)")
+    p.add_argument("--sheet", type=Path, help="write a contact sheet of the matches (PNG)")
+    p.add_argument("--model", default=None, help="bundled model name or release folder")
+    _add_backend_arguments(p)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_identify)
+
+    p = sub.add_parser(
+        "export", help="export a model to ONNX (fp32 graph) or int8 ONNX for ONNX Runtime",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Writes model.onnx / model.int8.onnx into the release folder unless --output is given.\n"
+                    "The fp32 export is checked against PyTorch (max abs difference <= --tolerance).\n"
+                    "  sketch2face export --model sketch2face-v1 --format onnx\n"
+                    "  sketch2face export --model sketch2face-v1 --format onnx-int8 "
+                    "--calibration ../shared/data/cufs/train/sketches",
+    )
+    p.add_argument("--model", default=None, help="bundled model name or release folder (default: the default model)")
+    p.add_argument("--format", choices=["onnx", "onnx-int8"], default="onnx")
+    p.add_argument("--output", type=Path, help="file to write (default: inside the release folder)")
+    p.add_argument("--fp32-weights", action="store_true", help="store weights in fp32 (default fp16, computed in fp32)")
+    p.add_argument("--tolerance", type=float, default=1e-3, help="parity limit against PyTorch fp32")
+    p.add_argument("--calibration", nargs="+", default=["examples"],
+                   help="sketch files or folders for int8 calibration (default: examples/)")
+    p.add_argument("--calibration-count", type=int, default=64, help="at most this many calibration sketches")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
         "train", help="train a generator on paired sketch/photo folders",
@@ -310,8 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-size", action="store_true",
                    help="resize the face back to the input's frame instead of the model's resolution")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    p.add_argument("--seed", type=int, default=0, help="random seed (outputs are deterministic for a seed)")
+    _add_backend_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_generate)
 
@@ -324,6 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "  sketch2face evaluate --data cufs-test --generated other_system_faces/",
     )
     p.add_argument("--data", default="cufs-test", help="cufs-test or a folder with photos/ and sketches/")
+    p.add_argument("--split", choices=["all", "val", "train"], default="all",
+                   help="val: only the pairs training holds out (same rule as `train`: --val-fraction, --split-seed)")
+    p.add_argument("--val-fraction", type=float, default=0.08)
+    p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--model", default=None, help="bundled model name or release folder (default: the default model)")
     p.add_argument("--baseline", action="append", help="another model to score in the same table (repeatable)")
     p.add_argument("--generated", action="append", help="folder of faces made elsewhere, named like the sketches")
@@ -332,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-identity", action="store_true", help="skip identity metrics (dlib)")
     p.add_argument("-o", "--output", type=Path, default=Path("out/eval"))
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    _add_backend_arguments(p)
     p.add_argument("--no-record-command", dest="record_command", action="store_false",
                    help="do not write the command line into metrics.md")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -354,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None,
                    help="draw random style parameters (input i uses seed+i); default: the style's defaults")
     p.add_argument("--align", action="store_true", help="align faces to the canonical 256x256 geometry first")
+    p.add_argument("--model", default=None,
+                   help="a trained photo -> sketch model (bundled name or release folder) instead of --style")
+    _add_backend_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_sketchify)
 

@@ -20,6 +20,8 @@ class ModelConfig:
     generator_config: dict[str, Any] = field(default_factory=dict)
     discriminator: str = "patchgan"
     discriminator_config: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
+    """Release folder or bundled model name whose generator weights start the run (fine-tuning)."""
 
 
 @dataclass
@@ -34,6 +36,8 @@ class DataConfig:
     split_seed: int = 0
     augment: bool = True
     """Flip and small rotation/scale/shift for both images, contrast for the sketch."""
+    direction: str = "sketch_to_photo"
+    """"sketch_to_photo" or "photo_to_sketch" (the reverse model: generator in_channels 3, out_channels 1)."""
     sketch_augment: dict[str, float] = field(default_factory=dict)
     """Probabilities of sketch-only changes: stroke_width, darkness, paper, erase_regions
     (see ``SketchStyleAugment``)."""
@@ -43,6 +47,8 @@ class DataConfig:
             self.train = [self.train]
         if self.image_size < 16 or self.image_size % 16:
             raise ConfigError(f"data.image_size must be a multiple of 16 and >= 16, got {self.image_size}")
+        if self.direction not in ("sketch_to_photo", "photo_to_sketch"):
+            raise ConfigError(f"data.direction must be sketch_to_photo or photo_to_sketch, got {self.direction!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.weights is not None:

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .data.datasets import DatasetError, list_images
+from .data.datasets import DatasetError, list_images, split_train_val
 from .data.transforms import load_image, to_grayscale, to_rgb
 from .fsim import fsim
 from .metrics import l2_255, mse_255, pearson_r, psnr, ssim
@@ -46,9 +46,36 @@ class EvalSet:
     groups: dict[str, list[int]] = field(default_factory=dict)
     """Named subsets (index lists), always including "all"."""
 
+    def subset(self, indices: list[int], name: str) -> "EvalSet":
+        position = {old: new for new, old in enumerate(indices)}
+        groups = {g: [position[i] for i in members if i in position] for g, members in self.groups.items()}
+        groups = {g: members for g, members in groups.items() if members}
+        groups["all"] = list(range(len(indices)))
+        return EvalSet(name, [self.names[i] for i in indices], [self.sketches[i] for i in indices],
+                       [self.photos[i] for i in indices], groups)
 
-def resolve_eval_set(spec: str) -> EvalSet:
-    """``cufs-test`` (with its CUHK/AR/XM2VTS subsets) or any paired folder (photos/ + sketches/)."""
+
+def resolve_eval_set(spec: str, split: str = "all", val_fraction: float = 0.08, split_seed: int = 0) -> EvalSet:
+    """``cufs-test`` (with its CUHK/AR/XM2VTS subsets) or any paired folder (photos/ + sketches/).
+
+    ``split="val"`` keeps only the pairs that training holds out for validation with the same
+    ``val_fraction`` and ``split_seed`` (by identity, as ``sketch2face train`` splits), so a model can
+    be scored on the part of a training folder it never saw; ``"train"`` keeps the rest.
+    """
+    if split not in ("all", "val", "train"):
+        raise DatasetError(f"split must be all, val or train, got {split!r}")
+    evalset = _resolve_eval_set(spec)
+    if split == "all":
+        return evalset
+    from .data.prepare import read_manifest
+
+    manifest = read_manifest(Path(spec)) if spec != "cufs-test" else None
+    identities = [(manifest or {}).get(n, {}).get("identity", n) for n in evalset.names]
+    train_idx, val_idx = split_train_val(identities, val_fraction, split_seed)
+    return evalset.subset(val_idx if split == "val" else train_idx, f"{evalset.name}-{split}")
+
+
+def _resolve_eval_set(spec: str) -> EvalSet:
     if spec == "cufs-test":
         root = data_root() / "cufs" / "test"
         evalset = _paired_folder(root, "cufs-test")

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from scipy import linalg
 
+from .errors import MetricUnavailableError
 
-class MetricUnavailableError(RuntimeError):
-    """A metric's network is not installed; the message says which package provides it."""
+__all__ = ["MetricUnavailableError", "fid_from_features", "inception_features", "kid_from_features"]
 
 
 def inception_path() -> Path:

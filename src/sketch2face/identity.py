@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fid import MetricUnavailableError
+from .errors import MetricUnavailableError
 
 
 def _model_file(name: str) -> str:

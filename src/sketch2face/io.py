@@ -7,13 +7,11 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
-
-from .models import create_model
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).parent / "weights"
@@ -42,6 +40,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` through a temporary file and rename, so a crash never leaves a broken checkpoint."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -54,12 +54,16 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         raise
 
 
-def save_pretrained(model: nn.Module, directory: str | Path, dtype: torch.dtype = torch.float16,
+def save_pretrained(model: nn.Module, directory: str | Path, dtype: torch.dtype | None = None,
                     metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` (weights cast to ``dtype``) into ``directory``.
+    """Write ``config.json`` + ``model.safetensors`` (weights cast to ``dtype``, default fp16) into ``directory``.
 
     The folder is assembled beside the target and renamed into place, replacing any old release whole.
     """
+    import torch
+    from safetensors.torch import save_file
+
+    dtype = dtype or torch.float16
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     config = {"format_version": FORMAT_VERSION, "arch": model.arch_name, "config": asdict(model.config)}
@@ -121,8 +125,15 @@ def read_release_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
-def load_pretrained(name_or_path: str | Path | None = None, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """Build the model a release folder (or bundled model name) describes and load its weights, in eval mode."""
+def load_pretrained(name_or_path: str | Path | None = None, dtype: torch.dtype | None = None) -> nn.Module:
+    """Build the model a release folder (or bundled model name) describes and load its weights, in eval
+    mode (``dtype`` default fp32). Needs PyTorch."""
+    import torch
+    from safetensors.torch import load_file
+
+    from .models import create_model
+
+    dtype = dtype or torch.float32
     directory = resolve_model_dir(name_or_path)
     config = read_release_config(directory)
     model = create_model(config["arch"], **config["config"])

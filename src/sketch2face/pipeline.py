@@ -7,15 +7,14 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
 
+from .backends import OnnxBackend, TorchBackend, choose_backend, onnx_file
 from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
-    resize, to_grayscale, to_model_range,
+    resize, to_grayscale, to_model_range, to_rgb,
 )
-from .io import DEFAULT_MODEL, load_pretrained
+from .io import DEFAULT_MODEL, read_release_config, resolve_model_dir
 
 #: A sketch whose darkest ink is this close to the paper (grey levels) is treated as blank.
 BLANK_CONTRAST = 12
@@ -30,35 +29,81 @@ class PreparedSketch:
     greyscale: np.ndarray
 
 
-class SketchToFacePipeline:
+def preprocess_sketch(image: ImageInput, resolution: int = 256) -> PreparedSketch:
+    """Read, convert to greyscale (transparency -> white paper), pad to a square and resize.
+
+    Raises:
+        InputImageError: unreadable input or a blank sketch.
+    """
+    grey = to_grayscale(load_image(image))
+    if int(grey.max()) - int(grey.min()) < BLANK_CONTRAST:
+        raise InputImageError("the sketch is blank: draw or upload a face first")
+    square, frame = pad_to_square(grey, fill=255)
+    square = resize(square, (resolution, resolution))
+    return PreparedSketch(to_model_range(square)[None], frame, grey)
+
+
+class _ModelRunner:
+    """Loads a generator (bundled name, release folder or module) behind an inference backend."""
+
+    def __init__(self, model=None, precision: str | None = None, backend: str = "auto"):
+        if model is not None and not isinstance(model, (str, Path)):  # a torch module
+            if backend == "onnx":
+                raise ValueError("a module runs with the torch backend; export it for onnx")
+            self.model_dir = getattr(model, "release_dir", None)
+            self.model_name = getattr(model, "arch_name", type(model).__name__)
+            self.backend = TorchBackend(model, precision or "fp32")
+            self.metadata = getattr(model, "release_metadata", {})
+            self.in_channels = model.config.in_channels
+        else:
+            self.model_dir = resolve_model_dir(model)
+            self.model_name = str(model) if model is not None else DEFAULT_MODEL
+            config = read_release_config(self.model_dir)
+            self.metadata = config.get("metadata", {})
+            self.in_channels = int(config["config"].get("in_channels", 1))
+            backend, precision = choose_backend(self.model_dir, backend, precision)
+            if backend == "onnx":
+                self.backend = OnnxBackend(onnx_file(self.model_dir, precision), precision)
+            else:
+                from .io import load_pretrained
+
+                self.backend = TorchBackend(load_pretrained(self.model_dir), precision)
+        self.precision = self.backend.precision
+        self.resolution = int(self.metadata.get("training", {}).get("image_size", 256))
+        self.direction = self.metadata.get("training", {}).get("direction", "sketch_to_photo")
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path | None = None, **kwargs):
+        return cls(name_or_path, **kwargs)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(N, C_in, S, S) float32 in [-1, 1] -> (N, C_out, S, S) float32 in [-1, 1]."""
+        return self.backend(batch)
+
+
+class SketchToFacePipeline(_ModelRunner):
     """Preprocess -> generator -> postprocess.
 
     Args:
         model: a bundled model name, a release folder, or a generator module (default: the default model).
-        precision: "fp32" or "bf16" (autocast; faster on CPUs with AMX).
+        backend: "auto" (ONNX Runtime when installed and the release has an ONNX file, else PyTorch),
+            "onnx" or "torch".
+        precision: torch: "fp32" or "bf16" (autocast; faster on CPUs with AMX); onnx: "fp32" or "int8".
+            Default fp32.
 
     >>> pipe = SketchToFacePipeline()                      # doctest: +SKIP
     >>> face = pipe("sketch.png")                          # doctest: +SKIP
     """
 
-    def __init__(self, model: str | Path | nn.Module | None = None, precision: str = "fp32"):
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
-        if isinstance(model, nn.Module):
-            self.generator = model.eval()
-            self.model_name = getattr(model, "arch_name", type(model).__name__)
-            metadata = {}
-        else:
-            self.generator = load_pretrained(model)
-            self.model_name = str(model) if model is not None else DEFAULT_MODEL
-            metadata = self.generator.release_metadata
-        self.precision = precision
-        self.resolution = int(metadata.get("training", {}).get("image_size", 256))
-        self.in_channels = self.generator.config.in_channels
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | Path | None = None, **kwargs) -> "SketchToFacePipeline":
-        return cls(name_or_path, **kwargs)
+    def __init__(self, model=None, precision: str | None = None, backend: str = "auto"):
+        super().__init__(model, precision, backend)
+        if self.direction != "sketch_to_photo" or self.in_channels != 1:
+            raise ValueError(f"{self.model_name} is a photo -> sketch model; use PhotoToSketchPipeline "
+                             "(sketch2face sketchify --model)")
 
     def preprocess(self, image: ImageInput) -> PreparedSketch:
         """Read, convert to greyscale (transparency -> white paper), pad to a square and resize.
@@ -66,20 +111,7 @@ class SketchToFacePipeline:
         Raises:
             InputImageError: unreadable input or a blank sketch.
         """
-        grey = to_grayscale(load_image(image))
-        if int(grey.max()) - int(grey.min()) < BLANK_CONTRAST:
-            raise InputImageError("the sketch is blank: draw or upload a face first")
-        square, frame = pad_to_square(grey, fill=255)
-        square = resize(square, (self.resolution, self.resolution))
-        return PreparedSketch(to_model_range(square)[None], frame, grey)
-
-    @torch.no_grad()
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 1, S, S) float32 in [-1, 1] -> (N, 3, S, S) float32 in [-1, 1]."""
-        tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            output = self.generator(tensor)
-        return output.float().numpy()
+        return preprocess_sketch(image, self.resolution)
 
     def postprocess(self, output: np.ndarray, frame: Frame, keep_size: bool = False) -> Image.Image:
         """(3, S, S) in [-1, 1] -> RGB image at the model's resolution or cropped back to the input's frame."""
@@ -107,6 +139,25 @@ class SketchToFacePipeline:
             outputs = self.predict(np.stack([p.values for p in chunk]))
             faces += [self.postprocess(o, p.frame, keep_size) for o, p in zip(outputs, chunk)]
         return faces
+
+
+class PhotoToSketchPipeline(_ModelRunner):
+    """The reverse direction: a face photo -> a sketch in the style the model was trained on."""
+
+    def __init__(self, model=None, precision: str | None = None, backend: str = "auto"):
+        super().__init__(model, precision, backend)
+        if self.direction != "photo_to_sketch":
+            raise ValueError(f"{self.model_name} turns sketches into photos, not photos into sketches")
+
+    def __call__(self, image: ImageInput, keep_size: bool = False) -> Image.Image:
+        rgb = to_rgb(load_image(image))
+        square, frame = pad_to_square(rgb, fill="edge")
+        square = resize(square, (self.resolution, self.resolution))
+        batch = np.transpose(to_model_range(square), (2, 0, 1))[None]
+        sketch = from_model_range(self.predict(batch)[0, 0])
+        if keep_size:
+            sketch = crop_to_frame(sketch, frame)
+        return Image.fromarray(sketch, "L")
 
 
 def side_by_side(sketch: np.ndarray | Image.Image, face: Image.Image, gap: int = 8) -> Image.Image:

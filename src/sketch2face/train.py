@@ -49,6 +49,11 @@ def batch_to_tensors(sketches: np.ndarray, photos: np.ndarray) -> tuple[torch.Te
     return sketch, photo
 
 
+def oriented(sketch: torch.Tensor, photo: torch.Tensor, direction: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(generator input, target) for the training direction."""
+    return (sketch, photo) if direction == "sketch_to_photo" else (photo, sketch)
+
+
 class EMA:
     """Exponential moving average of a model's parameters; buffers (batch-norm statistics) are copied.
 
@@ -103,35 +108,47 @@ def _set_rng_state(state: dict[str, Any], np_rng: np.random.Generator) -> None:
 
 
 @torch.no_grad()
-def evaluate_generator(generator: nn.Module, data: PairedArrays, batch_size: int = 8) -> dict[str, float]:
-    """Mean L1 (model range), PSNR and SSIM (on [0, 1]) of a generator over paired arrays, in fp32."""
+def evaluate_generator(generator: nn.Module, data: PairedArrays, batch_size: int = 8,
+                       direction: str = "sketch_to_photo") -> dict[str, float]:
+    """Mean L1 (model range), PSNR and SSIM (on [0, 1]) of a generator over paired arrays, in fp32.
+
+    With several training folders each metric is the mean of the per-folder means (and ``val_ssim_K``
+    reports folder K), so a large synthetic folder cannot outvote a small hand-drawn one in keep-best."""
     generator.eval()
     l1s, psnrs, ssims = [], [], []
     for start in range(0, len(data), batch_size):
-        sketch, photo = batch_to_tensors(data.sketches[start:start + batch_size], data.photos[start:start + batch_size])
-        fake = generator(sketch).float().clamp(-1, 1)
-        l1s.append((fake - photo).abs().flatten(1).mean(1))
-        fake01, real01 = (fake + 1) / 2, (photo + 1) / 2
+        source, target = oriented(*batch_to_tensors(data.sketches[start:start + batch_size],
+                                                    data.photos[start:start + batch_size]), direction)
+        fake = generator(source).float().clamp(-1, 1)
+        l1s.append((fake - target).abs().flatten(1).mean(1))
+        fake01, real01 = (fake + 1) / 2, (target + 1) / 2
         psnrs.append(psnr(fake01, real01))
         ssims.append(ssim(fake01, real01))
-    return {
-        "val_l1": float(torch.cat(l1s).mean()),
-        "val_psnr": float(torch.cat(psnrs).mean()),
-        "val_ssim": float(torch.cat(ssims).mean()),
-    }
+    per_image = {"val_l1": torch.cat(l1s), "val_psnr": torch.cat(psnrs), "val_ssim": torch.cat(ssims)}
+    sources = torch.as_tensor(np.zeros(len(data), int) if data.sources is None else np.asarray(data.sources))
+    folders = sorted(set(sources.tolist()))
+    scores = {name: float(torch.stack([values[sources == k].mean() for k in folders]).mean())
+              for name, values in per_image.items()}
+    if len(folders) > 1:
+        scores.update({f"val_ssim_{k}": float(per_image["val_ssim"][sources == k].mean()) for k in folders})
+    return scores
 
 
 @torch.no_grad()
-def save_sample_grid(generator: nn.Module, data: PairedArrays, path: Path, count: int = 4) -> None:
-    """Rows of sketch | generated | photo for the first ``count`` pairs."""
+def save_sample_grid(generator: nn.Module, data: PairedArrays, path: Path, count: int = 4,
+                     direction: str = "sketch_to_photo") -> None:
+    """Rows of sketch | generated | photo (or photo | generated | sketch) for the first ``count`` pairs."""
     from PIL import Image
 
     generator.eval()
     count = min(count, len(data))
-    sketch, _ = batch_to_tensors(data.sketches[:count], data.photos[:count])
-    fake = from_model_range(generator(sketch).float().permute(0, 2, 3, 1).numpy())
-    rows = [np.concatenate([np.repeat(data.sketches[i][:, :, None], 3, 2), fake[i], data.photos[i]], axis=1)
-            for i in range(count)]
+    source, _ = oriented(*batch_to_tensors(data.sketches[:count], data.photos[:count]), direction)
+    fake = from_model_range(generator(source).float().permute(0, 2, 3, 1).numpy())
+    if fake.shape[-1] == 1:
+        fake = np.repeat(fake, 3, axis=-1)
+    sketches = [np.repeat(data.sketches[i][:, :, None], 3, 2) for i in range(count)]
+    first, last = (sketches, data.photos) if direction == "sketch_to_photo" else (data.photos, sketches)
+    rows = [np.concatenate([first[i], fake[i], last[i]], axis=1) for i in range(count)]
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(rows, axis=0)).save(path)
 
@@ -365,6 +382,16 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
              len(val_data), dist.world)
 
     generator = create_model(config.model.generator, **config.model.generator_config)
+    expected = (1, 3) if config.data.direction == "sketch_to_photo" else (3, 1)
+    channels = (generator.config.in_channels, generator.config.out_channels)
+    if channels != expected:
+        raise ConfigError(f"data.direction {config.data.direction} needs a generator with in_channels, out_channels = "
+                          f"{expected}; model.generator_config gives {channels}")
+    if config.model.init_from and checkpoint is None:
+        from .io import load_pretrained
+
+        generator.load_state_dict(load_pretrained(config.model.init_from).state_dict())
+        log.info("generator initialised from %s", config.model.init_from)
     disc_config = {"in_channels": generator.config.in_channels + generator.config.out_channels,
                    **config.model.discriminator_config}
     discriminator = create_model(config.model.discriminator, **disc_config)
@@ -425,13 +452,13 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
         inference_model = ema.model if ema is not None else generator
         if not len(val_data):
             return
-        scores = evaluate_generator(inference_model, val_data)
+        scores = evaluate_generator(inference_model, val_data, direction=config.data.direction)
         history.append({"step": step, **scores})
         with (run_dir / "metrics.jsonl").open("a") as f:
             f.write(json.dumps({"step": step, "minutes": round(elapsed / 60, 2), **scores}) + "\n")
         log.info("step %d val %s", step, {k: round(v, 4) for k, v in scores.items()})
         sample_path = run_dir / "samples" / f"step{step:07d}.png"
-        save_sample_grid(inference_model, val_data, sample_path)
+        save_sample_grid(inference_model, val_data, sample_path, direction=config.data.direction)
         if writer is not None:
             for key, value in scores.items():
                 writer.add_scalar(f"val/{key}", value, step)
@@ -474,11 +501,11 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
                 sketches, photos = np.stack([s for s, _ in pairs]), np.stack([p for _, p in pairs])
             if sketch_augment is not None:
                 sketches = np.stack([sketch_augment(s, np_rng) for s in sketches])
-            sketch, photo = batch_to_tensors(sketches, photos)
-            sketch = sketch.contiguous(memory_format=memory_format)
-            photo = photo.contiguous(memory_format=memory_format)
+            source, target = oriented(*batch_to_tensors(sketches, photos), config.data.direction)
+            source = source.contiguous(memory_format=memory_format)
+            target = target.contiguous(memory_format=memory_format)
 
-            loss_g, terms = gan_step(parts, sketch, photo, tc, autocast, dist)
+            loss_g, terms = gan_step(parts, source, target, tc, autocast, dist)
             if ema is not None:
                 ema.update(generator, step)
 
@@ -542,6 +569,7 @@ def save_release(model: nn.Module, directory: Path, config: RunConfig, step: int
         "training": {"image_size": config.data.image_size, "step": step, "minutes": round(elapsed / 60, 1),
                      "cpu_minutes": round(cpu_seconds / 60, 1), "train_pairs": n_train,
                      "data": config.data.train, "precision": config.train.precision,
-                     "gan_mode": config.train.gan_mode, "lambda_l1": config.train.lambda_l1},
+                     "gan_mode": config.train.gan_mode, "lambda_l1": config.train.lambda_l1,
+                     "direction": config.data.direction, "init_from": config.model.init_from},
         "validation": {k: round(v, 4) for k, v in scores.items()},
     })

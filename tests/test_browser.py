@@ -1,0 +1,169 @@
+"""The web page in a real browser: Debian's headless Chromium driven by Playwright.
+
+Skipped when /usr/bin/chromium is missing, unless SKETCH2FACE_REQUIRE_BROWSER=1 (set by .ci/run, which
+installs chromium), in which case a missing browser fails the run.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("SKETCH2FACE_CHROMIUM", "/usr/bin/chromium"))
+if not CHROMIUM.exists():
+    if os.environ.get("SKETCH2FACE_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium (required by SKETCH2FACE_REQUIRE_BROWSER)")
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api")
+uvicorn = pytest.importorskip("uvicorn")
+
+from sketch2face.serve.app import ServeSettings, create_app  # noqa: E402
+
+# Chromium flags for a container without a display, GPU or network
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                 "--disable-default-apps", "--disable-sync", "--metrics-recording-only"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory):
+    """The real app (uvicorn, tiny model) on a free loopback port, for the whole module."""
+    import torch
+
+    from sketch2face import create_model, save_pretrained
+
+    folder = tmp_path_factory.mktemp("browser")
+    model_dir = save_pretrained(create_model("unet-tiny").eval(), folder / "tiny", dtype=torch.float32,
+                                metadata={"training": {"image_size": 32}})
+    app = create_app(ServeSettings(model=str(model_dir), data_dir=str(folder / "serve")))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, server_url):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server_url)
+    page.wait_for_function("document.getElementById('model').options.length > 0")
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def draw_face(page) -> None:
+    """An oval, two eyes and a mouth with the mouse, in canvas coordinates scaled to its on-screen box."""
+    box = page.locator("#sketch").bounding_box()
+
+    def at(fx, fy):
+        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+    strokes = [
+        [(0.5 + 0.27 * __import__("math").cos(t / 20 * 6.283), 0.55 + 0.38 * __import__("math").sin(t / 20 * 6.283))
+         for t in range(21)],
+        [(0.36, 0.51), (0.44, 0.51)], [(0.56, 0.51), (0.64, 0.51)], [(0.40, 0.78), (0.60, 0.78)],
+    ]
+    for stroke in strokes:
+        page.mouse.move(*at(*stroke[0]))
+        page.mouse.down()
+        for point in stroke[1:]:
+            page.mouse.move(*at(*point), steps=4)
+        page.mouse.up()
+
+
+def wait_for_face(page) -> None:
+    page.wait_for_function("document.getElementById('face').src.startsWith('blob:')", timeout=20_000)
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Done')", timeout=20_000)
+
+
+def test_draw_see_face_download_and_undo(page, tmp_path):
+    assert page.locator("#status").text_content().startswith("Draw a face")
+    page.click("#generate")  # nothing drawn yet
+    assert "empty" in page.locator("#status").text_content()
+
+    draw_face(page)
+    wait_for_face(page)  # the live preview fired after the strokes
+    natural = page.evaluate("document.getElementById('face').naturalWidth")
+    assert natural > 0
+
+    with page.expect_download() as download_info:
+        page.click("#download-png")
+    target = tmp_path / "face.png"
+    download_info.value.save_as(target)
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as download_info:
+        page.click("#download-jpeg")
+    download_info.value.save_as(tmp_path / "face.jpg")
+    assert (tmp_path / "face.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+
+    # undo every stroke with the keyboard: the canvas is blank again; redo brings ink back
+    for _ in range(4):
+        page.keyboard.press("Control+z")
+    assert page.evaluate("isBlank()")
+    page.keyboard.press("Control+y")
+    assert not page.evaluate("isBlank()")
+
+
+def _signup(page, name: str, password: str = "correct horse battery") -> None:
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("#signup")
+    page.wait_for_function(f"document.getElementById('whoami').textContent.includes({name!r})")
+
+
+def test_accounts_history_and_isolation(page, browser, server_url):
+    _signup(page, "alice")
+    draw_face(page)
+    wait_for_face(page)
+    page.wait_for_function("document.querySelectorAll('#history li').length >= 1", timeout=20_000)
+    alice_item = page.locator("#history li img").first.get_attribute("src")
+    assert alice_item.startswith("/api/history/")
+
+    page.click("#logout")
+    page.wait_for_function("document.getElementById('history-panel').hidden")
+
+    # a second person in a fresh browser context sees none of alice's history, even by URL
+    other = browser.new_context()
+    bob = other.new_page()
+    bob.goto(server_url)
+    bob.wait_for_function("document.getElementById('model').options.length > 0")
+    _signup(bob, "bob")
+    assert bob.locator("#history li").count() == 0
+    assert bob.request.get(server_url + alice_item).status == 404
+    other.close()
+
+    # alice logs in again and still has her item
+    page.fill("#username", "alice")
+    page.fill("#password", "correct horse battery")
+    page.click("#login")
+    page.wait_for_function("document.querySelectorAll('#history li').length >= 1", timeout=20_000)
