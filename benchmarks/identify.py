@@ -27,15 +27,16 @@ from sketch2face.identity import embed_face
 from sketch2face.pipeline import SketchToFacePipeline
 
 
-def ranks_of_truth(queries: np.ndarray, gallery: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """1-based rank of gallery[truth[i]] for queries[i] (ties counted in the query's favour)."""
-    ranks = np.empty(len(queries), int)
-    for start in range(0, len(queries), 64):
-        q = queries[start:start + 64]
-        distances = np.linalg.norm(gallery[None] - q[:, None], axis=2)
-        true = distances[np.arange(len(q)), truth[start:start + 64]]
-        ranks[start:start + 64] = (distances < true[:, None]).sum(axis=1) + 1
-    return ranks
+def distances(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """(Q, G) Euclidean distances between embeddings."""
+    squared = (queries ** 2).sum(1)[:, None] + (gallery ** 2).sum(1)[None] - 2 * queries @ gallery.T
+    return np.sqrt(np.maximum(squared, 0))
+
+
+def ranks_of_truth(distance: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """1-based rank of gallery[truth[i]] in row i of a (Q, G) distance matrix (ties in its favour)."""
+    true = distance[np.arange(len(distance)), truth]
+    return (distance < true[:, None]).sum(axis=1) + 1
 
 
 def main() -> None:
@@ -63,7 +64,7 @@ def main() -> None:
 
     queries = {}
     sketches = [test / "sketches" / next(p.name for p in (test / "sketches").glob(f"{n}.*")) for n in names]
-    embedded = [embed_face(to_rgb(to_grayscale(load_image(s)))) for s in tqdm(sketches, desc="raw sketches")]
+    embedded = [embed_face(np.repeat(to_grayscale(load_image(s))[:, :, None], 3, axis=2)) for s in tqdm(sketches, desc="raw sketches")]
     queries["raw sketch"] = (np.stack([e.vector for e in embedded]), np.mean([e.detected for e in embedded]), None)
     for model in args.models:
         pipe = SketchToFacePipeline(model)
@@ -75,9 +76,15 @@ def main() -> None:
             np.stack([e.vector for e in embedded]), np.mean([e.detected for e in embedded]), 1000 * seconds / len(faces))
 
     results = []
-    for query_name, (vectors, detected, ms) in queries.items():
-        for gallery_name, gallery in galleries.items():
-            ranks = ranks_of_truth(vectors.astype(np.float32), gallery, truth)
+    for gallery_name, gallery in galleries.items():
+        gallery = gallery.astype(np.float64)
+        matrices = {name: distances(v.astype(np.float64), gallery) for name, (v, _, _) in queries.items()}
+        rows = [(name, matrices[name], detected, ms) for name, (_, detected, ms) in queries.items()]
+        # fusion: the mean of the raw sketch's and the generated face's distances (identify --fuse-sketch)
+        rows += [(f"{name} + raw sketch (mean distance)", (matrices[name] + matrices["raw sketch"]) / 2, detected, ms)
+                 for name, (_, detected, ms) in queries.items() if name != "raw sketch"]
+        for query_name, matrix, detected, ms in rows:
+            ranks = ranks_of_truth(matrix, truth)
             results.append({"query": query_name, "gallery": gallery_name, "n_queries": len(ranks),
                             "rank1": float((ranks <= 1).mean()), "rank10": float((ranks <= 10).mean()),
                             "median_rank": float(np.median(ranks)), "face_detected": float(detected),

@@ -1,6 +1,7 @@
 """The README picture: CUFS *test* sketches | the bundled default model's faces | the true photos.
 
     python scripts/readme_figure.py [--model NAME] [--ids 7 52 120 250] [--out docs/images/readme_example.png]
+    python scripts/readme_figure.py --folder cache/utk-hed --ids NAME ... --out docs/images/line_drawings.png
 """
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--ids", nargs="+", default=["7", "52", "120", "250"])
     parser.add_argument("--out", type=Path, default=Path("docs/images/readme_example.png"))
+    parser.add_argument("--folder", type=Path, help="a paired folder instead of CUFS test (ids are file stems)")
     args = parser.parse_args()
     pipe = SketchToFacePipeline(args.model)
-    test = data_root() / "cufs" / "test"
+    test = args.folder or data_root() / "cufs" / "test"
     columns = []
     for index in args.ids:
-        sketch_path, photo_path = test / "sketches" / f"{index}.jpg", test / "photos" / f"{index}.jpg"
+        sketch_path = next((test / "sketches").glob(f"{index}.*"))
+        photo_path = next((test / "photos").glob(f"{index}.*"))
         face = np.asarray(pipe(sketch_path, keep_size=True))
         sketch = np.repeat(to_grayscale(load_image(sketch_path))[:, :, None], 3, axis=2)
         photo = to_rgb(load_image(photo_path))

@@ -90,6 +90,13 @@ def test_identify_ranks_the_matching_photo_first(gallery, tmp_path, tiny_model_d
     assert result.matches[0].path.name == "the_one.png"
     assert result.matches[0].distance == pytest.approx(0.0, abs=1e-6)
     assert result.matches[0].distance <= result.matches[1].distance <= result.matches[2].distance
+    fused = identify(sketch_files[0], index, pipe, top=len(index), embed=embed, fuse_sketch=True)
+    face_only = {m.path: m.distance for m in identify(sketch_files[0], index, pipe, top=len(index), embed=embed).matches}
+    sketch_vector = embed(np.repeat(cv2.imread(str(sketch_files[0]), cv2.IMREAD_GRAYSCALE)[:, :, None], 3, 2)).vector
+    for match in fused.matches:
+        position = index.paths.index(str(match.path.relative_to(index.root)))
+        to_sketch = np.linalg.norm(index.embeddings[position] - sketch_vector)
+        assert match.distance == pytest.approx((face_only[match.path] + to_sketch) / 2, abs=1e-5)
 
 
 def test_cli_identify_with_dlib(gallery, tmp_path, tiny_model_dir, sketch_files, capsys):

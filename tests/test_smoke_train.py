@@ -89,3 +89,20 @@ def test_fine_tuning_starts_from_a_release(paired_folder, tmp_path):
     before, after = load_pretrained(base / "release").state_dict(), load_pretrained(tuned / "release").state_dict()
     key = next(k for k in before if k.endswith("weight"))
     assert torch.allclose(before[key], after[key], atol=1e-3)  # a near-zero learning rate keeps the start
+
+
+def test_distillation_from_a_teacher(paired_folder, tmp_path):
+    import pytest
+
+    from sketch2face.config import ConfigError
+
+    teacher = train(tiny_config(paired_folder, tmp_path / "teacher", 2), progress=False)
+    config = load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={tmp_path / 's'}",
+                                                 "model.generator_config={base_channels: 2, max_channels: 8, num_downs: 5}",
+                                                 "model.generator=unet", f"train.teacher={teacher / 'release'}",
+                                                 "train.lambda_distill=50", "train.max_steps=2"])
+    student = train(config, progress=False)
+    history = torch.load(student / "checkpoints" / "last.pt", weights_only=True)["history"]
+    assert any(h.get("loss_distill", 0) > 0 for h in history)
+    with pytest.raises(ConfigError, match="teacher"):
+        load_config("configs/smoke.yaml", ["train.lambda_distill=5"])

@@ -232,7 +232,8 @@ def _cmd_prepare_data(args: argparse.Namespace) -> int:
     if args.size < 16 or args.size % 16:
         print("sketch2face prepare-data: --size must be a multiple of 16", file=sys.stderr)
         return 2
-    options = PrepareOptions(size=args.size, align=not args.no_align, styles=styles, seed=args.seed, limit=args.limit)
+    options = PrepareOptions(size=args.size, align=not args.no_align, styles=styles, seed=args.seed, limit=args.limit,
+                             spread=args.spread)
     try:
         report = prepare_dataset(args.out, paired=args.paired, photos=args.photos, options=options,
                                  progress=not args.quiet)
@@ -290,7 +291,7 @@ def _cmd_identify(args: argparse.Namespace) -> int:
         index, report = build_index(args.gallery, args.index, progress=not args.quiet, workers=args.workers)
         print(f"gallery: {len(index)} photo(s) ({report.reused} from the index, {report.embedded} embedded now, "
               f"{report.removed} removed, {report.unreadable} unreadable)", file=sys.stderr)
-        result = identify(args.sketch, index, pipe, args.top)
+        result = identify(args.sketch, index, pipe, args.top, fuse_sketch=args.fuse_sketch)
     except (ModelNotFoundError, BackendUnavailableError, MetricUnavailableError, InputImageError, ValueError) as error:
         print(f"sketch2face identify: {error}", file=sys.stderr)
         return 2
@@ -386,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes that embed new gallery photos (default: one per core)")
     p.add_argument("--index", type=Path, help="index file (default: ~/.cache/sketch2face/galleries/...)")
     p.add_argument("--sheet", type=Path, help="write a contact sheet of the matches (PNG)")
+    p.add_argument("--fuse-sketch", action="store_true",
+                   help="rank by the mean of the distances to the generated face and to the sketch itself")
     p.add_argument("--model", default=None, help="bundled model name or release folder")
     _add_backend_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true")
@@ -515,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--styles", default="line,xdog,pen", help="synthetic styles for unpaired photos, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="only the first N items (sorted by name)")
+    p.add_argument("--spread", action="store_true", help="with --limit: N items spread evenly over the set")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_prepare_data)
 

@@ -85,6 +85,10 @@ class TrainConfig:
     lambda_tv: float = 0.0
     lambda_feature_matching: float = 0.0
     """pix2pixHD discriminator feature matching."""
+    teacher: str | None = None
+    """Release folder or bundled model the generator learns to imitate (knowledge distillation)."""
+    lambda_distill: float = 0.0
+    """Weight of L1 between the generator's and the teacher's outputs."""
     tensorboard: bool = True
     """Write TensorBoard logs to RUN/tensorboard when the tensorboard package is installed."""
     precision: str = "bf16"
@@ -107,7 +111,10 @@ class TrainConfig:
             raise ConfigError(f"train.gan_mode must be vanilla, lsgan or hinge, got {self.gan_mode!r}")
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"train.precision must be bf16 or fp32, got {self.precision!r}")
-        for name in ("lambda_gan", "lambda_l1", "lambda_perceptual", "lambda_tv", "lambda_feature_matching"):
+        if (self.teacher is None) != (self.lambda_distill == 0):
+            raise ConfigError("train.teacher and train.lambda_distill > 0 go together (distillation)")
+        for name in ("lambda_gan", "lambda_l1", "lambda_perceptual", "lambda_tv", "lambda_feature_matching",
+                     "lambda_distill"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -163,8 +163,8 @@ def score_system(system: SystemOutput, photos: list[np.ndarray], evalset: EvalSe
     faces = [_fit(f, p.shape[:2]) for f, p in zip(system.faces, photos)]
     for face, photo in tqdm(list(zip(faces, photos)), disable=not progress, desc=f"scoring {system.label}",
                             unit="image"):
-        a = torch.from_numpy(face).permute(2, 0, 1)[None].double() / 255
-        b = torch.from_numpy(photo).permute(2, 0, 1)[None].double() / 255
+        a = torch.from_numpy(np.array(face)).permute(2, 0, 1)[None].double() / 255
+        b = torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].double() / 255
         per_image["psnr"].append(float(psnr(a, b)))
         per_image["ssim"].append(float(ssim(a, b)))
         per_image["pearson_r"].append(float(pearson_r(a, b)))

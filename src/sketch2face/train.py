@@ -294,6 +294,8 @@ class StepParts:
     opt_d: torch.optim.Optimizer
     gan_loss: GANLoss
     perceptual: nn.Module | None = None
+    teacher: nn.Module | None = None
+    """A frozen trained generator whose outputs the generator also learns to match (distillation)."""
 
 
 def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: TrainConfig, autocast,
@@ -304,6 +306,11 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
         fake = parts.generator(sketch)
     terms = {"loss_l1": l1_loss(fake, photo)}
     loss_g = tc.lambda_l1 * terms["loss_l1"]
+    if parts.teacher is not None:
+        with torch.no_grad(), autocast:
+            taught = parts.teacher(sketch)
+        terms["loss_distill"] = l1_loss(fake, taught)
+        loss_g = loss_g + tc.lambda_distill * terms["loss_distill"]
     discriminator = parts.discriminator
     if tc.lambda_gan > 0 or tc.lambda_feature_matching > 0:
         with autocast:
@@ -435,7 +442,13 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
     # discriminator is used several times per step (real, fake, fake again for G), which DDP's
     # reducer does not allow, so its gradients are averaged by hand after its backward.
     dist.broadcast_parameters(discriminator)
-    parts = StepParts(dist.wrap(generator), discriminator, opt_g, opt_d, gan_loss, perceptual)
+    teacher = None
+    if tc.teacher:
+        from .io import load_pretrained
+
+        teacher = load_pretrained(tc.teacher).to(memory_format=memory_format).requires_grad_(False)
+        log.info("distilling from %s (lambda %.1f)", tc.teacher, tc.lambda_distill)
+    parts = StepParts(dist.wrap(generator), discriminator, opt_g, opt_d, gan_loss, perceptual, teacher)
     writer = _tensorboard_writer(run_dir, tc.tensorboard and dist.main)
 
     def make_checkpoint() -> dict[str, Any]:
@@ -570,6 +583,7 @@ def save_release(model: nn.Module, directory: Path, config: RunConfig, step: int
                      "cpu_minutes": round(cpu_seconds / 60, 1), "train_pairs": n_train,
                      "data": config.data.train, "precision": config.train.precision,
                      "gan_mode": config.train.gan_mode, "lambda_l1": config.train.lambda_l1,
-                     "direction": config.data.direction, "init_from": config.model.init_from},
+                     "direction": config.data.direction, "init_from": config.model.init_from,
+                     "teacher": config.train.teacher},
         "validation": {k: round(v, 4) for k, v in scores.items()},
     })

@@ -43,7 +43,8 @@ class PrepareOptions:
     """Synthetic styles for unpaired photos (one per photo)."""
     seed: int = 0
     limit: int | None = None
-    """Take only the first N items (sorted by name): for quick experiments."""
+    """Take only N items: the first N sorted by name, or N spread evenly over the whole set with ``spread``."""
+    spread: bool = False
 
     def key(self) -> dict[str, Any]:
         return {"size": self.size, "align": self.align, "styles": list(self.styles), "seed": self.seed}
@@ -159,7 +160,10 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
                 identity = key.split("/")[0] if "/" in key else key  # LFW: the folder is the person
                 jobs.append((_safe_name(f"{folder.name}/{key}"), {"photo_file": path, "identity": f"{folder.name}/{identity}"}))
         jobs.sort()
-    if options.limit is not None:
+    if options.limit is not None and options.spread and options.limit < len(jobs):
+        # UTKFace's names begin with the age: the first N would all be babies
+        jobs = [jobs[i] for i in np.linspace(0, len(jobs) - 1, options.limit).round().astype(int)]
+    elif options.limit is not None:
         jobs = jobs[: options.limit]
 
     report = PrepareReport()
