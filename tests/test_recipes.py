@@ -20,8 +20,11 @@ def test_recipe_trains_two_steps_when_shrunk(recipe, paired_folder, tmp_path):
     config = load_config(recipe)
     tiny_generator = TINY[config.model.generator.removesuffix("-tiny")]
     tiny_discriminator = TINY[config.model.discriminator.removesuffix("-tiny")]
+    channels = {k: v for k, v in config.model.generator_config.items() if k in ("in_channels", "out_channels")}
     config = load_config(recipe, [
-        f"model.generator={tiny_generator}", "model.generator_config={}",
+        f"model.generator={tiny_generator}", f"model.generator_config={channels}",
+        # the bundled teacher / starting weights do not fit a tiny model; both are tested in test_smoke_train
+        "model.init_from=null", "train.teacher=null", "train.lambda_distill=0", "data.weights=null",
         f"model.discriminator={tiny_discriminator}", "model.discriminator_config={}",
         f"data.train=[{paired_folder}]", "data.image_size=32", "train.batch_size=2", "train.max_steps=2",
         f"output_dir={tmp_path}", "train.eval_every=2", "train.checkpoint_every=2",
@@ -53,7 +56,13 @@ def test_time_budget_and_sigterm_end_with_a_checkpoint(paired_folder, tmp_path):
         "from sketch2face.train import train\n"
         f"config = load_config('configs/smoke.yaml', ['data.train=[{paired_folder}]', 'output_dir={tmp_path}',"
         " 'train.max_steps=100000', 'train.eval_every=100000', 'train.checkpoint_every=100000'])\n"
-        "threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()\n"
+        "import glob, time\n"
+        "def stop_once_training():\n"
+        "    while not glob.glob(os.path.join(config.output_dir, '*', 'log.txt')):\n"
+        "        time.sleep(0.1)\n"
+        "    time.sleep(3.0)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "threading.Thread(target=stop_once_training, daemon=True).start()\n"
         "print(train(config, progress=False))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
