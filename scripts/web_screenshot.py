@@ -53,7 +53,7 @@ def main() -> None:
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1180, "height": 760})
+                page = browser.new_page(viewport={"width": 1180, "height": 1340})
                 page.goto(url)
                 page.wait_for_function("document.getElementById('model').options.length > 0")
                 page.uncheck("#live")  # one generation at the end, not one per stroke
