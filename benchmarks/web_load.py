@@ -102,7 +102,7 @@ def main() -> None:
                 process.wait(timeout=30)
     ms = 1000 * np.asarray(latencies) if latencies else np.zeros(1)
     print(f"# web load: {args.clients} clients, {args.seconds:.0f} s, model {model}, {os.cpu_count()} cores, "
-          "POST /api/generate with the 200x250 JPEG sketches of exam/ (PNG answers)")
+          "POST /api/generate with the 200x250 JPEG sketches in examples/ (PNG answers)")
     print("| clients | requests | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | errors |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {args.clients} | {len(latencies) + len(errors)} | {len(latencies) / wall:.1f} | "
