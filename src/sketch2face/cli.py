@@ -68,21 +68,30 @@ def _input_error_line(path: Path, error: Exception) -> str:
     return str(error) if str(path) in str(error) else f"{path}: {error}"
 
 
+def _open_pipeline(command: str, pipeline_class, model, args: argparse.Namespace):
+    """Build a pipeline with the command's --backend/--precision; on a bad model or backend print one
+    line and return None (the caller exits with 2)."""
+    from .backends import BackendUnavailableError
+    from .io import ModelNotFoundError
+
+    try:
+        return pipeline_class(model, precision=args.precision, backend=args.backend)
+    except (ModelNotFoundError, BackendUnavailableError, ValueError) as error:
+        print(f"sketch2face {command}: {error}", file=sys.stderr)
+        return None
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .backends import BackendUnavailableError
     from .data.transforms import InputImageError
-    from .io import ModelNotFoundError
     from .pipeline import SketchToFacePipeline, contact_sheet, save_generated, side_by_side
 
     if args.batch_size < 1:
         print("sketch2face generate: --batch-size must be at least 1", file=sys.stderr)
         return 2
-    try:
-        pipe = SketchToFacePipeline(args.model, precision=args.precision, backend=args.backend)
-    except (ModelNotFoundError, BackendUnavailableError, ValueError) as error:
-        print(f"sketch2face generate: {error}", file=sys.stderr)
+    pipe = _open_pipeline("generate", SketchToFacePipeline, args.model, args)
+    if pipe is None:
         return 2
     print(f"model: {pipe.model_name} ({pipe.model_dir}; {pipe.backend_name} {pipe.precision})", file=sys.stderr)
     paths, errors = expand_inputs(args.inputs)
@@ -132,11 +141,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import shlex
 
-    from .backends import BackendUnavailableError
     from .data.datasets import DatasetError
     from .evaluate import evaluate, generate_with_pipeline, load_generated, resolve_eval_set, sketch_baseline
     from .fid import MetricUnavailableError
-    from .io import ModelNotFoundError
     from .pipeline import SketchToFacePipeline
 
     try:
@@ -149,10 +156,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         systems.append(lambda: sketch_baseline(evalset))
     models = ([] if args.generated and not args.model else [args.model]) + list(args.baseline or [])
     for name in models:
-        try:
-            pipe = SketchToFacePipeline(name, precision=args.precision, backend=args.backend)
-        except (ModelNotFoundError, BackendUnavailableError, ValueError) as error:
-            print(f"sketch2face evaluate: {error}", file=sys.stderr)
+        pipe = _open_pipeline("evaluate", SketchToFacePipeline, name, args)
+        if pipe is None:
             return 2
         systems.append(lambda pipe=pipe: generate_with_pipeline(pipe, evalset, args.batch_size, not args.quiet))
     for folder in args.generated or []:
@@ -180,14 +185,10 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
 
     reverse = None
     if args.model:
-        from .backends import BackendUnavailableError
-        from .io import ModelNotFoundError
         from .pipeline import PhotoToSketchPipeline
 
-        try:
-            reverse = PhotoToSketchPipeline(args.model, backend=args.backend, precision=args.precision)
-        except (ModelNotFoundError, BackendUnavailableError, ValueError) as error:
-            print(f"sketch2face sketchify: {error}", file=sys.stderr)
+        reverse = _open_pipeline("sketchify", PhotoToSketchPipeline, args.model, args)
+        if reverse is None:
             return 2
     paths, errors = expand_inputs(args.inputs)
     for line in errors:
