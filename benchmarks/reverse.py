@@ -1,12 +1,16 @@
-"""Photo -> sketch on CUFS test: a trained reverse model against the procedural styles.
+"""Photo -> sketch: trained reverse models against the procedural styles, on CUFS test and FS2K validation.
 
-    python benchmarks/reverse.py [--model photo2sketch-cufs] [--output docs/results/reverse]
+    python benchmarks/reverse.py [--models photo2sketch-v1 photo2sketch-cufs] [--fs2k cache/fs2k-v2]
+                                 [--output docs/results/reverse]
 
-Each of the 338 CUFS test photos becomes a sketch (cropped back to the photo's 200x250 frame) and is
-compared with the artist's sketch in greyscale: FSIM (reference MATLAB definition), SSIM (Gaussian
-11x11, sigma 1.5), PSNR and Pearson R, all on [0, 1] floats at 200x250. Rows: the model, and the
-procedural `line`, `pen` and `hed` styles of `sketch2face sketchify` (no learning) for scale.
-Prints a Markdown table; writes reverse.md and a sheet of examples to --output.
+CUFS test: each of the 338 photos becomes a sketch (cropped back to the photo's 200x250 frame) and
+is compared with the artist's sketch in greyscale. FS2K validation: the pairs of a prepared FS2K
+folder that training holds out (8 % by identity, as `sketch2face train` splits), scored per FS2K
+style. A style-conditioned model is asked for the matching style (`cufs` on CUFS, `fs2k-styleK` on
+FS2K style K) and, on FS2K, also for `cufs` to show what the conditioning changes. Metrics: FSIM
+(reference MATLAB definition), SSIM (Gaussian 11x11, sigma 1.5), PSNR and Pearson R on [0, 1]
+floats. Procedural `line`, `pen`, `xdog` and `hed` (no learning) for scale.
+Prints Markdown tables; writes reverse.md and examples.png to --output.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from sketch2face.fsim import fsim
 from sketch2face.metrics import pearson_r, psnr, ssim
 from sketch2face.pipeline import PhotoToSketchPipeline
 
+PROCEDURAL = ("line", "pen", "xdog", "hed")
+
 
 def scores(generated: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     a = torch.from_numpy(generated.astype(np.float64) / 255)[None, None]
@@ -33,39 +39,78 @@ def scores(generated: np.ndarray, truth: np.ndarray) -> dict[str, float]:
             "r": float(pearson_r(a, b))}
 
 
+def table_rows(label: str, outputs: list[np.ndarray], truths: list[np.ndarray], subset: str = "") -> str:
+    rows = [scores(g, t) for g, t in zip(outputs, truths)]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    lead = f"| {subset} " if subset else ""
+    return (f"{lead}| {label} | {len(rows)} | {mean['fsim']:.4f} | {mean['ssim']:.4f} | {mean['psnr']:.2f} | "
+            f"{mean['r']:.4f} |")
+
+
+def run_model(pipe: PhotoToSketchPipeline, photos: list[np.ndarray], style: str | None) -> tuple[list, float]:
+    began = time.perf_counter()
+    outputs = [np.asarray(pipe(p, keep_size=True, style=style)) for p in photos]
+    return outputs, 1000 * (time.perf_counter() - began) / len(photos)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="photo2sketch-cufs")
+    parser.add_argument("--models", nargs="+", default=["photo2sketch-v1", "photo2sketch-cufs"])
+    parser.add_argument("--fs2k", type=Path, default=Path("cache/fs2k-v2"),
+                        help="prepared FS2K folder (prepare-data); skipped when missing")
     parser.add_argument("--output", type=Path, default=Path("docs/results/reverse"))
     args = parser.parse_args()
+    pipes = [PhotoToSketchPipeline(m) for m in args.models]
+    header = "| system | n | FSIM | SSIM | PSNR | R |\n|---|---|---|---|---|---|"
+
     evalset = resolve_eval_set("cufs-test")
     photos = [to_rgb(load_image(p)) for p in evalset.photos]
     truths = [to_grayscale(load_image(p)) for p in evalset.sketches]
-    pipe = PhotoToSketchPipeline(args.model)
-    systems = {}
-    began = time.perf_counter()
-    systems[f"{args.model} ({pipe.backend_name})"] = [np.asarray(pipe(p, keep_size=True)) for p in photos]
-    model_ms = 1000 * (time.perf_counter() - began) / len(photos)
-    for style in ("line", "pen", "hed"):
-        systems[f"procedural `{style}`"] = [synthesize_sketch(p, style) for p in photos]
-    lines = ["| system | n | FSIM | SSIM | PSNR | R |", "|---|---|---|---|---|---|"]
-    for label, outputs in systems.items():
-        rows = [scores(g, t) for g, t in zip(outputs, truths)]
-        mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-        lines.append(f"| {label} | {len(rows)} | {mean['fsim']:.4f} | {mean['ssim']:.4f} | {mean['psnr']:.2f} | "
-                     f"{mean['r']:.4f} |")
-    table = "\n".join(lines)
-    print(table)
-    print(f"model: {model_ms:.1f} ms per photo including pre/post-processing")
-    args.output.mkdir(parents=True, exist_ok=True)
+    cufs_lines, timings, examples = [header], [], []
+    for pipe in pipes:
+        style = "cufs" if "cufs" in pipe.styles else None
+        outputs, ms = run_model(pipe, photos, style)
+        timings.append(f"{pipe.model_name}: {ms:.1f} ms per photo ({pipe.backend_name})")
+        label = f"{pipe.model_name}" + (f" (style `{style}`)" if style else "")
+        cufs_lines.append(table_rows(label, outputs, truths))
+        examples.append(outputs)
+        print(cufs_lines[-1], flush=True)
+    for style in PROCEDURAL:
+        cufs_lines.append(table_rows(f"procedural `{style}`", [synthesize_sketch(p, style) for p in photos], truths))
+        print(cufs_lines[-1], flush=True)
+    text = (f"## CUFS test photos -> sketches (n = {len(photos)}), compared with the artists' sketches\n\n"
+            + "\n".join(cufs_lines) + "\n")
+
     picks = [0, 120, 250]
-    grid = [np.concatenate([photos[i].mean(2).astype(np.uint8), systems[next(iter(systems))][i], truths[i]], axis=1)
+    grid = [np.concatenate([photos[i].mean(2).astype(np.uint8), *[e[i] for e in examples], truths[i]], axis=1)
             for i in picks]
+    args.output.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(grid, axis=0)).save(args.output / "examples.png")
-    (args.output / "reverse.md").write_text(
-        f"CUFS test photos -> sketches, compared with the artists' sketches (n = {len(photos)}).\n"
-        f"Command: `python benchmarks/reverse.py --model {args.model}`\n\n{table}\n\n"
-        f"Model time: {model_ms:.1f} ms per photo (2 cores, pre/post-processing included).\n")
+
+    if (args.fs2k / "manifest.json").is_file():
+        fs2k = resolve_eval_set(str(args.fs2k), split="val")
+        fs2k_lines = ["| FS2K style | system | n | FSIM | SSIM | PSNR | R |", "|---|---|---|---|---|---|---|"]
+        for group in sorted(g for g in fs2k.groups if g.startswith("fs2k-style")):
+            members = fs2k.groups[group]
+            group_photos = [to_rgb(load_image(fs2k.photos[i])) for i in members]
+            group_truths = [to_grayscale(load_image(fs2k.sketches[i])) for i in members]
+            for pipe in pipes:
+                asks = ([group] if group in pipe.styles else []) + (["cufs"] if "cufs" in pipe.styles else [])
+                for style in asks or [None]:
+                    label = pipe.model_name + (f" (style `{style}`)" if style else "")
+                    fs2k_lines.append(table_rows(label, run_model(pipe, group_photos, style)[0], group_truths, group))
+                    print(fs2k_lines[-1], flush=True)
+            for style in PROCEDURAL:
+                fs2k_lines.append(table_rows(f"procedural `{style}`", [synthesize_sketch(p, style)
+                                                                      for p in group_photos], group_truths, group))
+                print(fs2k_lines[-1], flush=True)
+        text += (f"\n## FS2K validation photos -> sketches (the {len(fs2k.names)} pairs held out of training), "
+                 "by FS2K style\n\n" + "\n".join(fs2k_lines) + "\n")
+    command = "python benchmarks/reverse.py --models " + " ".join(args.models)
+    text = (f"Command: `{command}` (2 cores).\n\n" + text + "\nModel time, pre/post-processing included: "
+            + "; ".join(timings) + ".\n")
+    (args.output / "reverse.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -106,3 +106,49 @@ def test_distillation_from_a_teacher(paired_folder, tmp_path):
     assert any(h.get("loss_distill", 0) > 0 for h in history)
     with pytest.raises(ConfigError, match="teacher"):
         load_config("configs/smoke.yaml", ["train.lambda_distill=5"])
+
+
+def test_style_conditioned_reverse_model(paired_folder, tmp_path):
+    """data.styles adds one-hot input planes; the release remembers its styles and sketchify picks one."""
+    import shutil
+
+    import numpy as np
+    import pytest
+
+    from sketch2face.config import ConfigError
+    from sketch2face.export import export_onnx
+    from sketch2face.pipeline import PhotoToSketchPipeline
+
+    second = tmp_path / "second"
+    shutil.copytree(paired_folder, second)
+    overrides = [f"data.train=[{paired_folder}, {second}]", f"output_dir={tmp_path / 'runs'}",
+                 "data.direction=photo_to_sketch", "train.max_steps=2", "data.styles=[pencil, line]",
+                 "data.folder_styles=[pencil, line]", "model.generator_config={in_channels: 5, out_channels: 1}"]
+    run_dir = train(load_config("configs/smoke.yaml", overrides), progress=False)
+    reverse = PhotoToSketchPipeline(run_dir / "release", backend="torch")
+    assert reverse.styles == ["pencil", "line"]
+    photo = next((paired_folder / "photos").iterdir())
+    pencil, line = (np.asarray(reverse(photo, style=s), dtype=float) for s in ("pencil", "line"))
+    assert np.abs(pencil - line).mean() > 0  # the style planes reach the generator
+    assert np.array_equal(np.asarray(reverse(photo)), pencil.astype(np.uint8))  # the first style is the default
+    with pytest.raises(ValueError, match="choose one of pencil, line"):
+        reverse(photo, style="charcoal")
+
+    from sketch2face.export import ONNX_FILE
+    from sketch2face.io import load_pretrained
+
+    export_onnx(load_pretrained(run_dir / "release"), run_dir / "release" / ONNX_FILE, resolution=32)
+    onnx_line = PhotoToSketchPipeline(run_dir / "release", backend="onnx")(photo, style="line")
+    assert np.abs(np.asarray(onnx_line, dtype=float) - line).max() <= 2
+    out = tmp_path / "s"
+    assert main(["sketchify", str(photo), "--model", str(run_dir / "release"), "--style", "line", "-o", str(out),
+                 "-q"]) == 0
+    assert (out / f"{photo.stem}.png").is_file()
+    assert main(["sketchify", str(photo), "--model", str(run_dir / "release"), "--style", "pen", "-o", str(out)]) == 2
+    assert main(["sketchify", str(photo), "--style", "fs2k-style1", "-o", str(out)]) == 2  # not procedural
+
+    with pytest.raises(ConfigError, match="not in data.styles"):  # a pair whose label the model lacks
+        train(load_config("configs/smoke.yaml", overrides[:-2] + ["data.folder_styles=[pencil, null]",
+              "model.generator_config={in_channels: 5, out_channels: 1}"]), progress=False)
+    with pytest.raises(ConfigError, match="one label"):
+        load_config("configs/smoke.yaml", overrides[:-2] + ["data.folder_styles=[pencil]"])

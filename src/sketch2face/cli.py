@@ -180,7 +180,7 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from .data.sketch import synthesize_sketch
+    from .data.sketch import STYLE_ALIASES, STYLES, synthesize_sketch
     from .data.transforms import InputImageError, load_image, to_rgb
 
     reverse = None
@@ -189,6 +189,17 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
 
         reverse = _open_pipeline("sketchify", PhotoToSketchPipeline, args.model, args)
         if reverse is None:
+            return 2
+        try:
+            reverse.style_index(args.style)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    else:
+        args.style = args.style or "line"
+        if args.style not in (*STYLES, *STYLE_ALIASES):
+            print(f"error: unknown style {args.style!r}; choose one of {', '.join([*STYLES, *STYLE_ALIASES])} "
+                  "(or a trained model's style with --model)", file=sys.stderr)
             return 2
     paths, errors = expand_inputs(args.inputs)
     for line in errors:
@@ -213,13 +224,13 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
             errors.append(message)
             continue
         if reverse is not None:
-            sketch_image = reverse(photo, keep_size=True)
+            sketch_image = reverse(photo, keep_size=True, style=args.style)
         else:
             seed = None if args.seed is None else args.seed + index
             sketch_image = Image.fromarray(synthesize_sketch(photo, args.style, seed=seed))
         sketch_image.save(args.output / f"{path.stem}.png")
         written += 1
-    kind = f"model {reverse.model_name}" if reverse else args.style
+    kind = f"model {reverse.model_name}" + (f", style {args.style}" if args.style else "") if reverse else args.style
     print(f"wrote {written} sketch(es) ({kind}) to {args.output}" + (f"; {len(errors)} failed" if errors else ""),
           file=sys.stderr)
     return 1 if errors else 0
@@ -350,7 +361,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         files = ["torch"] * (folder / "model.safetensors").is_file() + ["onnx"] * (folder / ONNX_FILE).is_file() \
             + ["onnx-int8"] * (folder / INT8_FILE).is_file()
         marker = " (default)" if name == DEFAULT_MODEL else ""
-        print(f"  {name}{marker}: {config['arch']}, {direction}, backends: {', '.join(files)}")
+        styles = f", styles: {', '.join(training['styles'])}" if training.get("styles") else ""
+        print(f"  {name}{marker}: {config['arch']}, {direction}{styles}, backends: {', '.join(files)}")
     try:
         from .models import list_models
     except ImportError:  # the light install has no torch: releases run, architectures are not listed
@@ -492,7 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", help="photo files, folders or glob patterns")
     p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--style", choices=[*STYLES, *STYLE_ALIASES], default="line")
+    p.add_argument("--style", default=None,
+                   help=f"procedural style ({', '.join([*STYLES, *STYLE_ALIASES])}; default line) or, with "
+                        "--model, one of the model's styles (see `sketch2face models`)")
     p.add_argument("--seed", type=int, default=None,
                    help="draw random style parameters (input i uses seed+i); default: the style's defaults")
     p.add_argument("--align", action="store_true", help="align faces to the canonical 256x256 geometry first")

@@ -41,6 +41,12 @@ class DataConfig:
     sketch_augment: dict[str, float] = field(default_factory=dict)
     """Probabilities of sketch-only changes: stroke_width, darkness, paper, erase_regions
     (see ``SketchStyleAugment``)."""
+    styles: list[str] | None = None
+    """Condition the generator on the sketch style: the style labels, in input-plane order (one
+    one-hot plane each, after the image channels). A pair's label is its prepared folder's manifest
+    ``style``, else its folder's entry in ``folder_styles``. The first label is the default at inference."""
+    folder_styles: list[str | None] | None = None
+    """One style label (or null) per train folder, for pairs whose folder has no manifest style."""
 
     def __post_init__(self):
         if isinstance(self.train, str):
@@ -55,6 +61,18 @@ class DataConfig:
             if len(self.weights) != len(self.train) or any(w < 0 for w in self.weights) or not sum(self.weights):
                 raise ConfigError(f"data.weights needs one non-negative weight per train folder ({len(self.train)}), "
                                   f"not all zero; got {self.weights}")
+        if self.styles is not None:
+            if not self.styles or len(set(self.styles)) != len(self.styles):
+                raise ConfigError(f"data.styles must be a non-empty list of distinct labels, got {self.styles}")
+        if self.folder_styles is not None:
+            if self.styles is None:
+                raise ConfigError("data.folder_styles needs data.styles (the labels the model is conditioned on)")
+            if len(self.folder_styles) != len(self.train):
+                raise ConfigError(f"data.folder_styles needs one label (or null) per train folder "
+                                  f"({len(self.train)}), got {self.folder_styles}")
+            unknown_styles = [s for s in self.folder_styles if s is not None and s not in self.styles]
+            if unknown_styles:
+                raise ConfigError(f"data.folder_styles {unknown_styles} are not in data.styles {self.styles}")
         known = {"stroke_width", "darkness", "paper", "erase_regions"}
         for key, value in (self.sketch_augment or {}).items():
             if key not in known:

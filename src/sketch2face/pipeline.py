@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from .data.datasets import style_planes
 from .backends import OnnxBackend, TorchBackend, choose_backend, onnx_file
 from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
@@ -142,18 +143,41 @@ class SketchToFacePipeline(_ModelRunner):
 
 
 class PhotoToSketchPipeline(_ModelRunner):
-    """The reverse direction: a face photo -> a sketch in the style the model was trained on."""
+    """The reverse direction: a face photo -> a sketch in a style the model was trained on.
+
+    A style-conditioned model (trained with ``data.styles``) lists its styles in ``self.styles``;
+    ``pipe(photo, style="fs2k-style1")`` picks one, the first is the default.
+    """
 
     def __init__(self, model=None, precision: str | None = None, backend: str = "auto"):
         super().__init__(model, precision, backend)
         if self.direction != "photo_to_sketch":
             raise ValueError(f"{self.model_name} turns sketches into photos, not photos into sketches")
+        self.styles: list[str] = list(self.metadata.get("training", {}).get("styles") or [])
+        if self.in_channels != 3 + len(self.styles):
+            raise ValueError(f"{self.model_name}: {self.in_channels} input channels do not match an RGB photo "
+                             f"plus {len(self.styles)} style plane(s)")
 
-    def __call__(self, image: ImageInput, keep_size: bool = False) -> Image.Image:
+    def style_index(self, style: str | None) -> int | None:
+        """Index of ``style`` among the model's styles (None: the default); ValueError for an unknown one."""
+        if not self.styles:
+            if style is not None:
+                raise ValueError(f"{self.model_name} has a single style; do not pass style={style!r}")
+            return None
+        if style is None:
+            return 0
+        if style not in self.styles:
+            raise ValueError(f"{self.model_name} has no style {style!r}; choose one of {', '.join(self.styles)}")
+        return self.styles.index(style)
+
+    def __call__(self, image: ImageInput, keep_size: bool = False, style: str | None = None) -> Image.Image:
+        index = self.style_index(style)
         rgb = to_rgb(load_image(image))
         square, frame = pad_to_square(rgb, fill="edge")
         square = resize(square, (self.resolution, self.resolution))
         batch = np.transpose(to_model_range(square), (2, 0, 1))[None]
+        if index is not None:
+            batch = np.concatenate([batch, style_planes([index], len(self.styles), self.resolution)], axis=1)
         sketch = from_model_range(self.predict(batch)[0, 0])
         if keep_size:
             sketch = crop_to_frame(sketch, frame)

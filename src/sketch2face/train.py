@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from .config import ConfigError, RunConfig, TrainConfig, save_config
 from .data.datasets import (
-    PairedArrays, PairedAugment, SketchStyleAugment, load_paired_folder, split_train_val,
+    PairedArrays, PairedAugment, SketchStyleAugment, load_paired_folder, split_train_val, style_planes,
 )
 from .data.transforms import from_model_range
 from .io import atomic_torch_save, save_pretrained
@@ -52,6 +52,19 @@ def batch_to_tensors(sketches: np.ndarray, photos: np.ndarray) -> tuple[torch.Te
 def oriented(sketch: torch.Tensor, photo: torch.Tensor, direction: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(generator input, target) for the training direction."""
     return (sketch, photo) if direction == "sketch_to_photo" else (photo, sketch)
+
+
+def with_style(source: torch.Tensor, labels: list[str | None] | None, styles: list[str] | None) -> torch.Tensor:
+    """Append the one-hot style planes of a style-conditioned model (no-op without ``styles``)."""
+    if not styles:
+        return source
+    ids = [styles.index(label) for label in labels]
+    planes = torch.from_numpy(style_planes(ids, len(styles), source.shape[-1]))
+    return torch.cat([source, planes.to(source.dtype)], dim=1)
+
+
+def batch_styles(data: PairedArrays, indices) -> list[str | None] | None:
+    return None if data.styles is None else [data.styles[i] for i in indices]
 
 
 class EMA:
@@ -109,7 +122,7 @@ def _set_rng_state(state: dict[str, Any], np_rng: np.random.Generator) -> None:
 
 @torch.no_grad()
 def evaluate_generator(generator: nn.Module, data: PairedArrays, batch_size: int = 8,
-                       direction: str = "sketch_to_photo") -> dict[str, float]:
+                       direction: str = "sketch_to_photo", styles: list[str] | None = None) -> dict[str, float]:
     """Mean L1 (model range), PSNR and SSIM (on [0, 1]) of a generator over paired arrays, in fp32.
 
     With several training folders each metric is the mean of the per-folder means (and ``val_ssim_K``
@@ -119,6 +132,7 @@ def evaluate_generator(generator: nn.Module, data: PairedArrays, batch_size: int
     for start in range(0, len(data), batch_size):
         source, target = oriented(*batch_to_tensors(data.sketches[start:start + batch_size],
                                                     data.photos[start:start + batch_size]), direction)
+        source = with_style(source, batch_styles(data, range(start, min(start + batch_size, len(data)))), styles)
         fake = generator(source).float().clamp(-1, 1)
         l1s.append((fake - target).abs().flatten(1).mean(1))
         fake01, real01 = (fake + 1) / 2, (target + 1) / 2
@@ -136,13 +150,14 @@ def evaluate_generator(generator: nn.Module, data: PairedArrays, batch_size: int
 
 @torch.no_grad()
 def save_sample_grid(generator: nn.Module, data: PairedArrays, path: Path, count: int = 4,
-                     direction: str = "sketch_to_photo") -> None:
+                     direction: str = "sketch_to_photo", styles: list[str] | None = None) -> None:
     """Rows of sketch | generated | photo (or photo | generated | sketch) for the first ``count`` pairs."""
     from PIL import Image
 
     generator.eval()
     count = min(count, len(data))
     source, _ = oriented(*batch_to_tensors(data.sketches[:count], data.photos[:count]), direction)
+    source = with_style(source, batch_styles(data, range(count)), styles)
     fake = from_model_range(generator(source).float().permute(0, 2, 3, 1).numpy())
     if fake.shape[-1] == 1:
         fake = np.repeat(fake, 3, axis=-1)
@@ -194,8 +209,15 @@ def lr_factor(progress: float, decay_start: float) -> float:
 
 def load_training_data(config: RunConfig) -> tuple[PairedArrays, PairedArrays]:
     """All training folders, split into train/validation by identity (a person is never on both sides)."""
-    parts = [load_paired_folder(folder, config.data.image_size) for folder in config.data.train]
+    folder_styles = config.data.folder_styles or [None] * len(config.data.train)
+    parts = [load_paired_folder(folder, config.data.image_size, default_style)
+             for folder, default_style in zip(config.data.train, folder_styles)]
     data = PairedArrays.concatenate(parts)
+    if config.data.styles:
+        unknown = sorted({str(label) for label in data.styles if label not in config.data.styles})
+        if unknown:
+            raise ConfigError(f"training pairs have style label(s) {unknown} that are not in data.styles "
+                              f"{config.data.styles}; add them or set data.folder_styles")
     train_idx, val_idx = split_train_val(data.identities, config.data.val_fraction, config.data.split_seed)
     if not train_idx:
         raise ConfigError("no training pairs left after the validation split")
@@ -389,11 +411,13 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
              len(val_data), dist.world)
 
     generator = create_model(config.model.generator, **config.model.generator_config)
-    expected = (1, 3) if config.data.direction == "sketch_to_photo" else (3, 1)
+    n_styles = len(config.data.styles or [])
+    expected = (1 + n_styles, 3) if config.data.direction == "sketch_to_photo" else (3 + n_styles, 1)
     channels = (generator.config.in_channels, generator.config.out_channels)
     if channels != expected:
         raise ConfigError(f"data.direction {config.data.direction} needs a generator with in_channels, out_channels = "
-                          f"{expected}; model.generator_config gives {channels}")
+                          f"{expected} (image channels + one plane per data.styles label); "
+                          f"model.generator_config gives {channels}")
     if config.model.init_from and checkpoint is None:
         from .io import load_pretrained
 
@@ -465,13 +489,15 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
         inference_model = ema.model if ema is not None else generator
         if not len(val_data):
             return
-        scores = evaluate_generator(inference_model, val_data, direction=config.data.direction)
+        scores = evaluate_generator(inference_model, val_data, direction=config.data.direction,
+                                    styles=config.data.styles)
         history.append({"step": step, **scores})
         with (run_dir / "metrics.jsonl").open("a") as f:
             f.write(json.dumps({"step": step, "minutes": round(elapsed / 60, 2), **scores}) + "\n")
         log.info("step %d val %s", step, {k: round(v, 4) for k, v in scores.items()})
         sample_path = run_dir / "samples" / f"step{step:07d}.png"
-        save_sample_grid(inference_model, val_data, sample_path, direction=config.data.direction)
+        save_sample_grid(inference_model, val_data, sample_path, direction=config.data.direction,
+                         styles=config.data.styles)
         if writer is not None:
             for key, value in scores.items():
                 writer.add_scalar(f"val/{key}", value, step)
@@ -515,6 +541,7 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
             if sketch_augment is not None:
                 sketches = np.stack([sketch_augment(s, np_rng) for s in sketches])
             source, target = oriented(*batch_to_tensors(sketches, photos), config.data.direction)
+            source = with_style(source, batch_styles(train_data, batch_idx), config.data.styles)
             source = source.contiguous(memory_format=memory_format)
             target = target.contiguous(memory_format=memory_format)
 
@@ -584,6 +611,6 @@ def save_release(model: nn.Module, directory: Path, config: RunConfig, step: int
                      "data": config.data.train, "precision": config.train.precision,
                      "gan_mode": config.train.gan_mode, "lambda_l1": config.train.lambda_l1,
                      "direction": config.data.direction, "init_from": config.model.init_from,
-                     "teacher": config.train.teacher},
+                     "teacher": config.train.teacher, "styles": config.data.styles},
         "validation": {k: round(v, 4) for k, v in scores.items()},
     })

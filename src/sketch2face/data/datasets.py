@@ -47,6 +47,8 @@ class PairedArrays:
     """Who each pair shows (splits keep a person on one side); defaults to the names."""
     sources: np.ndarray | None = None
     """Index of the folder each pair came from, for weighted mixtures."""
+    styles: list[str | None] | None = None
+    """Each pair's sketch style label (a prepared folder's manifest ``style``), for style-conditioned models."""
 
     def __len__(self) -> int:
         return len(self.names)
@@ -57,6 +59,7 @@ class PairedArrays:
             [self.names[i] for i in indices], self.sketches[indices], self.photos[indices],
             [self.identities[i] for i in indices] if self.identities is not None else None,
             self.sources[indices] if self.sources is not None else None,
+            [self.styles[i] for i in indices] if self.styles is not None else None,
         )
 
     @staticmethod
@@ -67,11 +70,15 @@ class PairedArrays:
             np.concatenate([p.photos for p in parts]),
             [i for p in parts for i in (p.identities or p.names)],
             np.concatenate([np.full(len(p), k) for k, p in enumerate(parts)]),
+            [s for p in parts for s in (p.styles or [None] * len(p))],
         )
 
 
-def load_paired_folder(root: str | Path, size: int = 256) -> PairedArrays:
+def load_paired_folder(root: str | Path, size: int = 256, default_style: str | None = None) -> PairedArrays:
     """Load ``root/photos/NAME.*`` with ``root/sketches/NAME.*`` (same stem) into memory.
+
+    Each pair's style label is its manifest entry's ``style`` (folders made by ``prepare-data``),
+    else ``default_style``.
 
     Raises:
         DatasetError: missing folders, no pairs, or an unreadable file (named in the message).
@@ -96,7 +103,17 @@ def load_paired_folder(root: str | Path, size: int = 256) -> PairedArrays:
 
     manifest = read_manifest(root)
     identities = [manifest[n]["identity"] if manifest and n in manifest else n for n in names]
-    return PairedArrays(names, np.stack(sketch_arrays), np.stack(photo_arrays), identities)
+    styles = [(manifest or {}).get(n, {}).get("style") or default_style for n in names]
+    return PairedArrays(names, np.stack(sketch_arrays), np.stack(photo_arrays), identities, styles=styles)
+
+
+def style_planes(style_ids: np.ndarray | list[int], n_styles: int, size: int) -> np.ndarray:
+    """One-hot style conditioning: (N,) style indices -> (N, n_styles, size, size) float32 planes,
+    1 on the chosen style's plane and -1 elsewhere (the model's [-1, 1] input range)."""
+    ids = np.asarray(style_ids, dtype=np.int64)
+    planes = np.full((len(ids), n_styles, size, size), -1.0, dtype=np.float32)
+    planes[np.arange(len(ids)), ids] = 1.0
+    return planes
 
 
 def _natural_key(name: str):
