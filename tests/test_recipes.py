@@ -21,7 +21,9 @@ def test_recipe_trains_two_steps_when_shrunk(recipe, paired_folder, tmp_path):
     tiny_generator = TINY[config.model.generator.removesuffix("-tiny")]
     tiny_discriminator = TINY[config.model.discriminator.removesuffix("-tiny")]
     channels = {k: v for k, v in config.model.generator_config.items() if k in ("in_channels", "out_channels")}
-    config = load_config(recipe, [
+    # a style-conditioned recipe keeps its styles; the one tiny folder takes the first label
+    styles = [f"data.folder_styles=[{config.data.styles[0]}]"] if config.data.styles else []
+    config = load_config(recipe, [*styles,
         f"model.generator={tiny_generator}", f"model.generator_config={channels}",
         # the bundled teacher / starting weights do not fit a tiny model; both are tested in test_smoke_train
         "model.init_from=null", "train.teacher=null", "train.lambda_distill=0", "data.weights=null",
