@@ -47,6 +47,17 @@ def table_rows(label: str, outputs: list[np.ndarray], truths: list[np.ndarray], 
             f"{mean['r']:.4f} |")
 
 
+def system_label(pipe: PhotoToSketchPipeline, style: str | None) -> str:
+    return pipe.model_name + (f" (style `{style}`)" if style else "")
+
+
+def procedural_rows(photos: list[np.ndarray], truths: list[np.ndarray], subset: str = "") -> list[str]:
+    rows = [table_rows(f"procedural `{style}`", [synthesize_sketch(p, style) for p in photos], truths, subset)
+            for style in PROCEDURAL]
+    print("\n".join(rows), flush=True)
+    return rows
+
+
 def run_model(pipe: PhotoToSketchPipeline, photos: list[np.ndarray], style: str | None) -> tuple[list, float]:
     began = time.perf_counter()
     outputs = [np.asarray(pipe(p, keep_size=True, style=style)) for p in photos]
@@ -71,13 +82,10 @@ def main() -> None:
         style = "cufs" if "cufs" in pipe.styles else None
         outputs, ms = run_model(pipe, photos, style)
         timings.append(f"{pipe.model_name}: {ms:.1f} ms per photo ({pipe.backend_name})")
-        label = f"{pipe.model_name}" + (f" (style `{style}`)" if style else "")
-        cufs_lines.append(table_rows(label, outputs, truths))
+        cufs_lines.append(table_rows(system_label(pipe, style), outputs, truths))
         examples.append(outputs)
         print(cufs_lines[-1], flush=True)
-    for style in PROCEDURAL:
-        cufs_lines.append(table_rows(f"procedural `{style}`", [synthesize_sketch(p, style) for p in photos], truths))
-        print(cufs_lines[-1], flush=True)
+    cufs_lines += procedural_rows(photos, truths)
     text = (f"## CUFS test photos -> sketches (n = {len(photos)}), compared with the artists' sketches\n\n"
             + "\n".join(cufs_lines) + "\n")
 
@@ -97,13 +105,10 @@ def main() -> None:
             for pipe in pipes:
                 asks = ([group] if group in pipe.styles else []) + (["cufs"] if "cufs" in pipe.styles else [])
                 for style in asks or [None]:
-                    label = pipe.model_name + (f" (style `{style}`)" if style else "")
-                    fs2k_lines.append(table_rows(label, run_model(pipe, group_photos, style)[0], group_truths, group))
+                    outputs = run_model(pipe, group_photos, style)[0]
+                    fs2k_lines.append(table_rows(system_label(pipe, style), outputs, group_truths, group))
                     print(fs2k_lines[-1], flush=True)
-            for style in PROCEDURAL:
-                fs2k_lines.append(table_rows(f"procedural `{style}`", [synthesize_sketch(p, style)
-                                                                      for p in group_photos], group_truths, group))
-                print(fs2k_lines[-1], flush=True)
+            fs2k_lines += procedural_rows(group_photos, group_truths, group)
         text += (f"\n## FS2K validation photos -> sketches (the {len(fs2k.names)} pairs held out of training), "
                  "by FS2K style\n\n" + "\n".join(fs2k_lines) + "\n")
     command = "python benchmarks/reverse.py --models " + " ".join(args.models)

@@ -193,12 +193,12 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
         try:
             reverse.style_index(args.style)
         except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"sketch2face sketchify: {error}", file=sys.stderr)
             return 2
     else:
         args.style = args.style or "line"
         if args.style not in (*STYLES, *STYLE_ALIASES):
-            print(f"error: unknown style {args.style!r}; choose one of {', '.join([*STYLES, *STYLE_ALIASES])} "
+            print(f"sketch2face sketchify: unknown style {args.style!r}; choose one of {', '.join([*STYLES, *STYLE_ALIASES])} "
                   "(or a trained model's style with --model)", file=sys.stderr)
             return 2
     paths, errors = expand_inputs(args.inputs)
@@ -230,7 +230,9 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
             sketch_image = Image.fromarray(synthesize_sketch(photo, args.style, seed=seed))
         sketch_image.save(args.output / f"{path.stem}.png")
         written += 1
-    kind = f"model {reverse.model_name}" + (f", style {args.style}" if args.style else "") if reverse else args.style
+    kind = args.style
+    if reverse is not None:
+        kind = f"model {reverse.model_name}" + (f", style {args.style}" if args.style else "")
     print(f"wrote {written} sketch(es) ({kind}) to {args.output}" + (f"; {len(errors)} failed" if errors else ""),
           file=sys.stderr)
     return 1 if errors else 0

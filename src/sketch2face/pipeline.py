@@ -9,8 +9,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .data.datasets import style_planes
 from .backends import OnnxBackend, TorchBackend, choose_backend, onnx_file
+from .data.datasets import style_planes
 from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
     resize, to_grayscale, to_model_range, to_rgb,
