@@ -27,6 +27,7 @@ def test_recipe_trains_two_steps_when_shrunk(recipe, paired_folder, tmp_path):
         f"model.generator={tiny_generator}", f"model.generator_config={channels}",
         # the bundled teacher / starting weights do not fit a tiny model; both are tested in test_smoke_train
         "model.init_from=null", "train.teacher=null", "train.lambda_distill=0", "data.weights=null",
+        "data.pixel_loss_weights=null",
         f"model.discriminator={tiny_discriminator}", "model.discriminator_config={}",
         f"data.train=[{paired_folder}]", "data.image_size=32", "train.batch_size=2", "train.max_steps=2",
         f"output_dir={tmp_path}", "train.eval_every=2", "train.checkpoint_every=2",

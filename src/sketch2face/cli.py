@@ -247,7 +247,7 @@ def _cmd_prepare_data(args: argparse.Namespace) -> int:
         print("sketch2face prepare-data: --size must be a multiple of 16", file=sys.stderr)
         return 2
     options = PrepareOptions(size=args.size, align=not args.no_align, styles=styles, seed=args.seed, limit=args.limit,
-                             spread=args.spread)
+                             spread=args.spread, people=args.people)
     try:
         report = prepare_dataset(args.out, paired=args.paired, photos=args.photos, options=options,
                                  progress=not args.quiet)
@@ -524,7 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Writes OUT/photos, OUT/sketches and OUT/manifest.json; a second run reuses the cache.\n"
                     "Examples:\n"
                     "  sketch2face prepare-data --paired ../shared/data/fs2k/train --out cache/fs2k\n"
-                    "  sketch2face prepare-data --photos ../shared/data/lfw --out cache/lfw --styles line,xdog,pen",
+                    "  sketch2face prepare-data --photos ../shared/data/lfw --out cache/lfw --styles line,xdog,pen\n"
+                    "  sketch2face prepare-data --photos ../shared/data/lfw --people A-S --styles strokes,sketchy "
+                    "--out cache/freehand-lfw",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--paired", type=Path, help="folder with photos/ and sketches/ (FS2K annotations read)")
@@ -532,7 +534,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--no-align", action="store_true", help="pad and resize instead of aligning landmarks")
-    p.add_argument("--styles", default="line,xdog,pen", help="synthetic styles for unpaired photos, comma-separated")
+    p.add_argument("--styles", default="line,xdog,pen",
+                   help="synthetic styles for unpaired photos, comma-separated: photo-based (line, greyscale, "
+                        "colour, xdog, pen, hed, canny) or freehand drawings from landmarks (strokes, sketchy; "
+                        "doodle is for testing only)")
+    p.add_argument("--people", help="unpaired photos only: identities starting with these letters, e.g. A-S")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="only the first N items (sorted by name)")
     p.add_argument("--spread", action="store_true", help="with --limit: N items spread evenly over the set")

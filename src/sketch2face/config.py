@@ -47,6 +47,14 @@ class DataConfig:
     ``style``, else its folder's entry in ``folder_styles``. The first label is the default at inference."""
     folder_styles: list[str | None] | None = None
     """One style label (or null) per train folder, for pairs whose folder has no manifest style."""
+    freehand_procedures: list[str] | None = None
+    """Redraw every freehand pair (folders prepared with a freehand style keep its landmarks) at
+    every step with one of these procedures (``data/freehand.py``), so no drawing is seen twice."""
+    freehand_strength: float = 1.0
+    """How far redrawn drawings stray from their photos (part-wise and elastic deformation, tremor)."""
+    pixel_loss_weights: list[float] | None = None
+    """One weight per train folder on the L1 term: low for sparse drawings, where L1 to one photo
+    pulls the face towards the average (docs/experiments.md E8)."""
 
     def __post_init__(self):
         if isinstance(self.train, str):
@@ -73,6 +81,23 @@ class DataConfig:
             unknown_styles = [s for s in self.folder_styles if s is not None and s not in self.styles]
             if unknown_styles:
                 raise ConfigError(f"data.folder_styles {unknown_styles} are not in data.styles {self.styles}")
+        if self.freehand_procedures is not None:
+            from .data.freehand import TEST_PROCEDURES, TRAINING_PROCEDURES
+
+            held_out = [p for p in self.freehand_procedures if p in TEST_PROCEDURES]
+            if held_out:
+                raise ConfigError(f"data.freehand_procedures {held_out} are held out for testing; "
+                                  f"train with {list(TRAINING_PROCEDURES)}")
+            unknown_procedures = [p for p in self.freehand_procedures if p not in TRAINING_PROCEDURES]
+            if unknown_procedures or not self.freehand_procedures:
+                raise ConfigError(f"data.freehand_procedures must list some of {list(TRAINING_PROCEDURES)}, "
+                                  f"got {self.freehand_procedures}")
+        if not 0.0 <= self.freehand_strength <= 2.0:
+            raise ConfigError(f"data.freehand_strength must be in [0, 2], got {self.freehand_strength}")
+        if self.pixel_loss_weights is not None and (
+                len(self.pixel_loss_weights) != len(self.train) or any(w < 0 for w in self.pixel_loss_weights)):
+            raise ConfigError(f"data.pixel_loss_weights needs one non-negative weight per train folder "
+                              f"({len(self.train)}); got {self.pixel_loss_weights}")
         known = {"stroke_width", "darkness", "paper", "erase_regions"}
         for key, value in (self.sketch_augment or {}).items():
             if key not in known:
@@ -115,6 +140,9 @@ class TrainConfig:
     ema_decay: float = 0.999
     """Exponential moving average of generator weights; 0 disables."""
     eval_every: int = 250
+    keep: str = "best_ssim"
+    """Which EMA generator becomes the release: "best_ssim" (highest mean validation SSIM) or "last"
+    (the end of the annealed run; SSIM rewards the average face, see docs/experiments.md)."""
     checkpoint_every: int = 250
     seed: int = 0
     num_threads: int | None = None
@@ -127,6 +155,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
         if self.gan_mode not in ("vanilla", "lsgan", "hinge"):
             raise ConfigError(f"train.gan_mode must be vanilla, lsgan or hinge, got {self.gan_mode!r}")
+        if self.keep not in ("best_ssim", "last"):
+            raise ConfigError(f"train.keep must be best_ssim or last, got {self.keep!r}")
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"train.precision must be bf16 or fp32, got {self.precision!r}")
         if (self.teacher is None) != (self.lambda_distill == 0):

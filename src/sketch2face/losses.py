@@ -50,8 +50,12 @@ class GANLoss:
         return sum(self._generator_one(f) for f in logits) / len(logits)
 
 
-def l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (prediction.float() - target.float()).abs().mean()
+def l1_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute error; with ``weights`` (N,), each sample's mean error counts that much."""
+    error = (prediction.float() - target.float()).abs()
+    if weights is None:
+        return error.mean()
+    return (error.flatten(1).mean(1) * weights.to(error.dtype)).mean()
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

@@ -67,6 +67,22 @@ def batch_styles(data: PairedArrays, indices) -> list[str | None] | None:
     return None if data.styles is None else [data.styles[i] for i in indices]
 
 
+def redraw_freehand(data: PairedArrays, indices, sketches: np.ndarray, procedures: list[str], strength: float,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Replace the sketches of freehand pairs by new drawings of the same faces (other pairs unchanged)."""
+    from .data.freehand import FaceGeometry, draw_freehand
+
+    sketches = sketches.copy()
+    size = sketches.shape[1]
+    for row, index in enumerate(indices):
+        if not data.redrawable(index):
+            continue
+        silhouette = data.silhouettes[index] if data.silhouettes is not None and data.silhouettes[index].any() else None
+        procedure = procedures[int(rng.integers(len(procedures)))]
+        sketches[row] = draw_freehand(FaceGeometry(data.landmarks[index], silhouette), size, procedure, rng, strength)
+    return sketches
+
+
 class EMA:
     """Exponential moving average of a model's parameters; buffers (batch-norm statistics) are copied.
 
@@ -321,12 +337,14 @@ class StepParts:
 
 
 def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: TrainConfig, autocast,
-             dist: "_Distributed | None" = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             dist: "_Distributed | None" = None, pixel_weights: torch.Tensor | None = None,
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One discriminator update then one generator update (pix2pix order); returns the generator
-    loss and every term. Seed 003's recipe has no adversarial term: then D is never run."""
+    loss and every term. Seed 003's recipe has no adversarial term: then D is never run.
+    ``pixel_weights`` (N,) scale each sample's L1 term."""
     with autocast:
         fake = parts.generator(sketch)
-    terms = {"loss_l1": l1_loss(fake, photo)}
+    terms = {"loss_l1": l1_loss(fake, photo, pixel_weights)}
     loss_g = tc.lambda_l1 * terms["loss_l1"]
     if parts.teacher is not None:
         with torch.no_grad(), autocast:
@@ -503,7 +521,7 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
                 writer.add_scalar(f"val/{key}", value, step)
             from PIL import Image
             writer.add_image("val/samples", np.asarray(Image.open(sample_path)), step, dataformats="HWC")
-        if scores["val_ssim"] > best["val_ssim"]:
+        if scores["val_ssim"] > best["val_ssim"] or tc.keep == "last":
             best = {"step": step, **scores}
             atomic_torch_save({"ema": inference_model.state_dict(), "step": step, "scores": scores,
                                "config": asdict(config)}, run_dir / "checkpoints" / "best.pt")
@@ -535,6 +553,9 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
             positions = (index * global_batch + np.arange(global_batch)) % len(order)
             batch_idx = order[positions][dist.rank::dist.world]
             sketches, photos = train_data.sketches[batch_idx], train_data.photos[batch_idx]
+            if config.data.freehand_procedures:
+                sketches = redraw_freehand(train_data, batch_idx, sketches, config.data.freehand_procedures,
+                                           config.data.freehand_strength, np_rng)
             if augment is not None:
                 pairs = [augment(s, p, np_rng) for s, p in zip(sketches, photos)]
                 sketches, photos = np.stack([s for s, _ in pairs]), np.stack([p for _, p in pairs])
@@ -545,7 +566,10 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
             source = source.contiguous(memory_format=memory_format)
             target = target.contiguous(memory_format=memory_format)
 
-            loss_g, terms = gan_step(parts, source, target, tc, autocast, dist)
+            pixel_weights = None
+            if config.data.pixel_loss_weights:
+                pixel_weights = torch.tensor(config.data.pixel_loss_weights)[train_data.sources[batch_idx]]
+            loss_g, terms = gan_step(parts, source, target, tc, autocast, dist, pixel_weights)
             if ema is not None:
                 ema.update(generator, step)
 

@@ -49,6 +49,11 @@ class PairedArrays:
     """Index of the folder each pair came from, for weighted mixtures."""
     styles: list[str | None] | None = None
     """Each pair's sketch style label (a prepared folder's manifest ``style``), for style-conditioned models."""
+    landmarks: np.ndarray | None = None
+    """(N, 68, 2) float32 landmarks of freehand-drawn pairs (NaN for the others), so training can
+    redraw them (``data/freehand.py``)."""
+    silhouettes: np.ndarray | None = None
+    """(N, S, S) uint8 person masks that go with ``landmarks`` (all zero where unknown)."""
 
     def __len__(self) -> int:
         return len(self.names)
@@ -60,10 +65,17 @@ class PairedArrays:
             [self.identities[i] for i in indices] if self.identities is not None else None,
             self.sources[indices] if self.sources is not None else None,
             [self.styles[i] for i in indices] if self.styles is not None else None,
+            self.landmarks[indices] if self.landmarks is not None else None,
+            self.silhouettes[indices] if self.silhouettes is not None else None,
         )
+
+    def redrawable(self, index: int) -> bool:
+        return self.landmarks is not None and bool(np.isfinite(self.landmarks[index]).all())
 
     @staticmethod
     def concatenate(parts: list["PairedArrays"]) -> "PairedArrays":
+        with_geometry = any(p.landmarks is not None for p in parts)
+        size = parts[0].sketches.shape[1] if parts else 0
         return PairedArrays(
             [n for p in parts for n in p.names],
             np.concatenate([p.sketches for p in parts]),
@@ -71,6 +83,10 @@ class PairedArrays:
             [i for p in parts for i in (p.identities or p.names)],
             np.concatenate([np.full(len(p), k) for k, p in enumerate(parts)]),
             [s for p in parts for s in (p.styles or [None] * len(p))],
+            np.concatenate([p.landmarks if p.landmarks is not None else np.full((len(p), 68, 2), np.nan, np.float32)
+                            for p in parts]) if with_geometry else None,
+            np.concatenate([p.silhouettes if p.silhouettes is not None else np.zeros((len(p), size, size), np.uint8)
+                            for p in parts]) if with_geometry else None,
         )
 
 
@@ -104,7 +120,35 @@ def load_paired_folder(root: str | Path, size: int = 256, default_style: str | N
     manifest = read_manifest(root)
     identities = [manifest[n]["identity"] if manifest and n in manifest else n for n in names]
     styles = [(manifest or {}).get(n, {}).get("style") or default_style for n in names]
-    return PairedArrays(names, np.stack(sketch_arrays), np.stack(photo_arrays), identities, styles=styles)
+    landmarks, silhouettes = _freehand_geometry(root, names, manifest or {}, size)
+    return PairedArrays(names, np.stack(sketch_arrays), np.stack(photo_arrays), identities, styles=styles,
+                        landmarks=landmarks, silhouettes=silhouettes)
+
+
+def _freehand_geometry(root: Path, names: list[str], manifest: dict, size: int):
+    """Landmarks and silhouettes that ``prepare-data`` kept for freehand-drawn pairs, or (None, None)."""
+    if not any("landmarks" in manifest.get(n, {}) for n in names):
+        return None, None
+    landmarks = np.full((len(names), 68, 2), np.nan, np.float32)
+    silhouettes = np.zeros((len(names), size, size), np.uint8)
+    for k, name in enumerate(names):
+        item = manifest.get(name, {})
+        if "landmarks" not in item:
+            continue
+        points = np.asarray(item["landmarks"], np.float32)
+        mask_path = root / "silhouettes" / f"{name}.png"
+        try:
+            mask = to_grayscale(load_image(mask_path)) if mask_path.is_file() else None
+        except InputImageError as error:
+            raise DatasetError(f"corrupt dataset file: {error}") from None
+        if points.shape != (68, 2):
+            raise DatasetError(f"{root}/manifest.json: {name} has landmarks of shape {points.shape}, not (68, 2)")
+        scale = size / item.get("landmarks_size", 256)
+        if mask is not None and mask.shape[0] != size:
+            mask = resize(mask, (size, size))
+        landmarks[k] = points * scale
+        silhouettes[k] = mask if mask is not None else 0
+    return landmarks, silhouettes
 
 
 def style_planes(style_ids: np.ndarray | list[int], n_styles: int, size: int) -> np.ndarray:

@@ -4,19 +4,24 @@ Output layout (a paired folder plus a manifest)::
 
     OUT/photos/NAME.png        aligned photo, SIZE x SIZE RGB
     OUT/sketches/NAME.png      its sketch (hand-drawn, or synthesised in one of --styles)
+    OUT/silhouettes/NAME.png   freehand styles only: the person's mask (MediaPipe), for redrawing
     OUT/manifest.json          per item: identity (for identity-disjoint splits), style, source file,
-                               aligned or fallback framing, attributes (FS2K); plus the options used
+                               aligned or fallback framing, attributes (FS2K), 68 landmarks (freehand
+                               styles); plus the options used
 
 Sources: a paired folder (``photos/`` + ``sketches/`` with matching names, nested folders allowed; FS2K's
 ``annotations.json`` is read for styles and attributes) or ``--photos`` folders of unpaired photos
 (LFW: the sub-folder is the identity; elsewhere the file) whose sketches are synthesised, one style
-per photo chosen by a seeded hash of its name. A second run with the same options reuses every item
+per photo chosen by a seeded hash of its name. Freehand styles (``strokes``, ``sketchy``, ``doodle``;
+``data/freehand.py``) draw from the face's landmarks and silhouette, which are kept so that training
+can redraw every sample; photos without a detectable face are skipped for them. A second run with the same options reuses every item
 already written and only processes new ones.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +32,14 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..io import atomic_write_bytes
+from . import freehand
 from .align import NoFaceFoundWarning, align_face, detect_landmarks
 from .datasets import DatasetError, list_images, prepare_photo, prepare_sketch
 from .sketch import STYLES, synthesize_sketch
 from .transforms import InputImageError, load_image, to_rgb
 
 MANIFEST_VERSION = 2  # 2: photo and sketch of a pair aligned by their own landmarks
+SILHOUETTES = "silhouettes"
 
 
 @dataclass
@@ -45,9 +52,20 @@ class PrepareOptions:
     limit: int | None = None
     """Take only N items: the first N sorted by name, or N spread evenly over the whole set with ``spread``."""
     spread: bool = False
+    people: str | None = None
+    """Only unpaired photos whose identity starts with a letter in this range, e.g. "A-S" (LFW's
+    identity-disjoint training people; "T-Z" are kept for the freehand benchmark)."""
 
     def key(self) -> dict[str, Any]:
-        return {"size": self.size, "align": self.align, "styles": list(self.styles), "seed": self.seed}
+        return {"size": self.size, "align": self.align, "styles": list(self.styles), "seed": self.seed,
+                "people": self.people}
+
+    def person_wanted(self, identity: str) -> bool:
+        if not self.people:
+            return True
+        first, _, last = self.people.upper().partition("-")
+        initial = identity.split("/")[-1][:1].upper()
+        return (first or "A") <= initial <= (last or first or "Z")
 
 
 @dataclass
@@ -120,9 +138,11 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
     from .sketch import STYLE_ALIASES
 
     options.styles = tuple(STYLE_ALIASES.get(s, s) for s in options.styles)
-    unknown = [s for s in options.styles if s not in STYLES]
+    unknown = [s for s in options.styles if s not in STYLES + freehand.PROCEDURES]
     if unknown:
-        raise DatasetError(f"unknown sketch style(s) {unknown}; choose from {STYLES}")
+        raise DatasetError(f"unknown sketch style(s) {unknown}; choose from {STYLES + freehand.PROCEDURES}")
+    if options.people is not None and not re.fullmatch(r"[A-Za-z](-[A-Za-z])?", options.people):
+        raise DatasetError(f"people must be a letter or a letter range such as A-S, got {options.people!r}")
     if (paired is None) == (not photos):
         raise DatasetError("give either a paired folder or photo folders")
     out = Path(out)
@@ -158,6 +178,8 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
                 raise DatasetError(f"{folder}: not a folder")
             for key, path in list_images(folder).items():
                 identity = key.split("/")[0] if "/" in key else key  # LFW: the folder is the person
+                if not options.person_wanted(identity):
+                    continue
                 jobs.append((_safe_name(f"{folder.name}/{key}"), {"photo_file": path, "identity": f"{folder.name}/{identity}"}))
         jobs.sort()
     if options.limit is not None and options.spread and options.limit < len(jobs):
@@ -198,7 +220,17 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
                     photo_img, found = prepare_photo(photo, options.size), False
                 style = _style_for(name, options.styles, options.seed)
                 seed = int.from_bytes(hashlib.sha256(f"{options.seed}:{name}".encode()).digest()[:4], "big")
-                sketch_img = synthesize_sketch(photo_img, style, seed=seed)
+                if style in freehand.PROCEDURES:
+                    geometry = freehand.detect_geometry(photo_img)
+                    if geometry is None:
+                        report.no_face.append(str(job["photo_file"]))
+                        continue
+                    sketch_img = freehand.draw_freehand(geometry, options.size, style, rng=seed)
+                    if geometry.silhouette is not None:
+                        _write_png(out / SILHOUETTES / f"{name}.png", geometry.silhouette)
+                    job["landmarks"] = np.round(geometry.landmarks, 1).tolist()
+                else:
+                    sketch_img = synthesize_sketch(photo_img, style, seed=seed)
                 if sketch_img.ndim == 3:  # colour style: training sketches are greyscale
                     sketch_img = np.asarray(Image.fromarray(sketch_img).convert("L"))
         except InputImageError as error:
@@ -210,6 +242,8 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
         _write_png(sketch_out, sketch_img)
         items[name] = {"name": name, "identity": job["identity"], "style": style, "source": str(job["photo_file"]),
                        "aligned": bool(options.align and found), "attributes": job.get("attributes", {})}
+        if "landmarks" in job:
+            items[name].update(landmarks=job["landmarks"], landmarks_size=options.size)
         report.written += 1
 
     manifest = {"version": MANIFEST_VERSION, "options": options.key(),

@@ -1,0 +1,462 @@
+"""Freehand drawings made from a photo: what a person who is not an artist draws on a canvas.
+
+A drawing is rendered from the face's geometry (dlib's 68 landmarks and, when MediaPipe is
+installed, the person's silhouette from selfie segmentation), never from the photo's pixels, so
+strokes are not edges of the photo. Each drawing is made imprecise on purpose: part-wise and
+elastic deformation against the photo, hand tremor, random pen widths and ink, omitted parts.
+The same geometry drawn twice with different seeds gives two different drawings, which is how the
+training loop redraws every sample at every step (``data.freehand_procedures``).
+
+Procedures (docs/freehand.md shows each):
+
+- ``strokes``: one stroke per feature (jaw, brows, eyes with irises, nose, lips), the hair and
+  shoulder outline and a few hair strands; for training.
+- ``sketchy``: the same features drawn loosely with several short overlapping passes and a
+  scribbled hair mass; for training.
+- ``doodle``: primitive shapes (an oval head, almond eyes with filled irises, an L-shaped nose, a
+  mouth arc, zig-zag hair); **held out for testing only**: no shipped recipe may train on it.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TRAINING_PROCEDURES = ("strokes", "sketchy")
+TEST_PROCEDURES = ("doodle",)
+PROCEDURES = TRAINING_PROCEDURES + TEST_PROCEDURES
+
+# dlib's 68-point layout ("left"/"right" as seen in the image)
+JAW = slice(0, 17)
+BROW_LEFT, BROW_RIGHT = slice(17, 22), slice(22, 27)
+NOSE_BRIDGE, NOSE_BASE = slice(27, 31), slice(31, 36)
+EYE_LEFT, EYE_RIGHT = slice(36, 42), slice(42, 48)
+LIPS_OUTER, LIPS_INNER = slice(48, 60), slice(60, 68)
+#: Landmark groups that move together when a drawing gets a part wrong.
+PARTS = {"jaw": JAW, "brow_left": BROW_LEFT, "brow_right": BROW_RIGHT, "nose": slice(27, 36),
+         "eye_left": EYE_LEFT, "eye_right": EYE_RIGHT, "mouth": slice(48, 68)}
+
+
+@dataclass
+class FaceGeometry:
+    """What a drawing is made from, in the photo's pixel coordinates."""
+
+    landmarks: np.ndarray
+    """(68, 2) float32 dlib landmarks."""
+    silhouette: np.ndarray | None = None
+    """(H, W) uint8 person mask (255 = hair, face, neck, shoulders), or None when unknown."""
+
+    @property
+    def eye_distance(self) -> float:
+        return float(np.linalg.norm(self.landmarks[EYE_LEFT].mean(0) - self.landmarks[EYE_RIGHT].mean(0)))
+
+
+@lru_cache(maxsize=1)
+def _landmark_models():
+    from ..identity import _dlib_models, _model_file
+
+    dlib, detector, _, _ = _dlib_models()
+    return detector, dlib.shape_predictor(_model_file("shape_predictor_68_face_landmarks.dat"))
+
+
+@lru_cache(maxsize=1)
+def _segmenter():
+    try:
+        import mediapipe as mp
+    except ImportError:  # optional: drawings then have no hair or shoulder outline
+        log.warning("mediapipe is not installed: freehand drawings get no hair/shoulder outline")
+        return None
+    return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+
+
+def detect_geometry(photo: np.ndarray, silhouette: bool = True) -> FaceGeometry | None:
+    """uint8 RGB photo -> landmarks of its largest face and the person's silhouette, or None."""
+    detector, predictor = _landmark_models()
+    rgb = np.ascontiguousarray(photo)
+    faces = detector(rgb, 1)
+    if not len(faces):
+        return None
+    box = max(faces, key=lambda r: r.width() * r.height())
+    shape = predictor(rgb, box)
+    landmarks = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
+    mask = None
+    segmenter = _segmenter() if silhouette else None
+    if segmenter is not None:
+        probability = segmenter.process(rgb).segmentation_mask
+        mask = (probability > 0.5).astype(np.uint8) * 255
+    return FaceGeometry(landmarks, mask)
+
+
+# --- curves --------------------------------------------------------------------------------------
+
+def _resample(points: np.ndarray, spacing: float, closed: bool = False) -> np.ndarray:
+    """Points every ``spacing`` pixels along a polyline."""
+    if closed:
+        points = np.vstack([points, points[:1]])
+    segment = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    length = np.concatenate([[0.0], np.cumsum(segment)])
+    if length[-1] < 1e-6:
+        return points[:1].copy()
+    at = np.linspace(0.0, length[-1], max(2, int(length[-1] / spacing) + 1))
+    resampled = np.stack([np.interp(at, length, points[:, k]) for k in range(2)], axis=1)
+    return resampled[:-1] if closed else resampled
+
+
+def _smooth(values: np.ndarray, sigma: float, closed: bool = False) -> np.ndarray:
+    """Gaussian smoothing along the first axis (wrapping for closed curves)."""
+    if sigma <= 0 or len(values) < 3:
+        return values
+    radius = int(3 * sigma) + 1
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    pad = (radius, radius)
+    padded = np.pad(values, (pad,) + ((0, 0),) * (values.ndim - 1), mode="wrap" if closed else "edge")
+    if values.ndim == 1:
+        return np.convolve(padded, kernel, mode="valid")
+    return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(values.shape[1])], axis=1)
+
+
+def _curve(points: np.ndarray, closed: bool = False, spacing: float = 2.0, smoothing: float = 1.5) -> np.ndarray:
+    """A smooth curve through landmark points (dense resampling, then smoothing)."""
+    return _smooth(_resample(np.asarray(points, np.float64), spacing, closed), smoothing / spacing * 2, closed)
+
+
+def _tremble(curve: np.ndarray, rng: np.random.Generator, amplitude: float, closed: bool = False) -> np.ndarray:
+    """Hand tremor: a slowly varying sideways displacement along the stroke."""
+    if amplitude <= 0 or len(curve) < 3:
+        return curve
+    tangent = np.gradient(curve, axis=0)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-9
+    wobble = _smooth(rng.normal(0, 1, len(curve)), rng.uniform(2, 6), closed)
+    wobble *= amplitude / (np.abs(wobble).max() + 1e-9)
+    return curve + normal * wobble[:, None]
+
+
+def _bezier(a, control, b, n: int = 24) -> np.ndarray:
+    t = np.linspace(0, 1, n)[:, None]
+    return (1 - t) ** 2 * np.asarray(a) + 2 * (1 - t) * t * np.asarray(control) + t ** 2 * np.asarray(b)
+
+
+@dataclass
+class Stroke:
+    """One pen movement of a drawing: what a script replays with the mouse on the web canvas."""
+
+    points: np.ndarray
+    """(K, 2) positions in drawing pixels, in drawing order."""
+    width: int
+
+
+class _Pen:
+    """Draws anti-aliased strokes of one width and ink onto a white canvas, and records them."""
+
+    SHIFT = 3  # sub-pixel precision for cv2
+
+    def __init__(self, size: int, width: int, ink: int):
+        self.canvas = np.full((size, size), 255, np.uint8)
+        self.width, self.ink = max(1, int(width)), int(ink)
+        self.strokes: list[Stroke] = []
+
+    def line(self, curve: np.ndarray, closed: bool = False, width: int | None = None) -> None:
+        if len(curve) < 2:
+            return
+        width = width or self.width
+        curve = np.asarray(curve, np.float64)
+        self.strokes.append(Stroke(np.vstack([curve, curve[:1]]) if closed else curve, width))
+        scaled = np.round(curve * (1 << self.SHIFT)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(self.canvas, [scaled], closed, self.ink, width, cv2.LINE_AA, self.SHIFT)
+
+    def disc(self, centre, radius: float) -> None:
+        # a filled disc is drawn (and replayed) as a tight spiral of the pen
+        turns = np.linspace(0, 2 * np.pi * max(1.0, radius / max(self.width, 1)), 40)
+        spiral = np.asarray(centre) + (radius * (1 - turns / turns[-1]))[:, None] * np.stack(
+            [np.cos(turns), np.sin(turns)], 1)
+        self.strokes.append(Stroke(spiral, self.width))
+        c = tuple(int(round(v * (1 << self.SHIFT))) for v in centre)
+        cv2.circle(self.canvas, c, max(1, int(round(radius * (1 << self.SHIFT)))), self.ink, -1, cv2.LINE_AA,
+                   self.SHIFT)
+
+
+# --- deformation ---------------------------------------------------------------------------------
+
+def _similarity(points: np.ndarray, centre: np.ndarray, scale: float, angle: float, shift) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    rotation = np.array([[c, -s], [s, c]]) * scale
+    return (points - centre) @ rotation.T + centre + np.asarray(shift)
+
+
+def _elastic_field(size: int, rng: np.random.Generator, amplitude: float, cells: int = 4):
+    """A smooth random displacement field (coarse grid noise, upsampled)."""
+    coarse = rng.normal(0, 1, (cells, cells, 2)).astype(np.float32)
+    field = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    return field * (amplitude / (np.abs(field).max() + 1e-9))
+
+
+def deform_landmarks(landmarks: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Move, scale and turn each face part on its own: wrong proportions, as in amateur drawings."""
+    points = landmarks.astype(np.float64).copy()
+    unit = float(np.linalg.norm(points[EYE_LEFT].mean(0) - points[EYE_RIGHT].mean(0)))
+    for part, index in PARTS.items():
+        group = points[index]
+        centre = group.mean(0)
+        if part == "jaw":  # a wider or narrower, longer or shorter face
+            group = (group - centre) * [rng.uniform(1 - 0.12 * strength, 1 + 0.12 * strength),
+                                        rng.uniform(1 - 0.1 * strength, 1 + 0.1 * strength)] + centre
+            points[index] = group
+            continue
+        points[index] = _similarity(group, centre, rng.uniform(1 - 0.2 * strength, 1 + 0.3 * strength),
+                                    rng.uniform(-0.15, 0.15) * strength,
+                                    rng.normal(0, 0.07 * unit * strength, 2))
+    return points
+
+
+class _Warp:
+    """The whole-drawing distortion: an elastic field, then a similarity (off-centre, rotated, sized)."""
+
+    def __init__(self, size: int, rng: np.random.Generator, strength: float, unit: float):
+        self.size = size
+        self.field = _elastic_field(size, rng, 0.12 * unit * strength) if strength > 0 else None
+        self.centre = np.array([size / 2, size / 2])
+        self.scale = rng.uniform(1 - 0.08 * strength, 1 + 0.06 * strength)
+        self.angle = rng.uniform(-0.06, 0.06) * strength
+        self.shift = rng.normal(0, 0.025 * size * strength, 2)
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, np.float64)
+        if self.field is not None:
+            xy = np.clip(np.round(points).astype(int), 0, self.size - 1)
+            points = points + self.field[xy[:, 1], xy[:, 0]]
+        return _similarity(points, self.centre, self.scale, self.angle, self.shift)
+
+
+# --- the silhouette ------------------------------------------------------------------------------
+
+def _outline_runs(silhouette: np.ndarray, margin: int = 3) -> list[np.ndarray]:
+    """The person's outline as polylines, leaving out where it runs along the image border."""
+    contours, _ = cv2.findContours((silhouette > 127).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return []
+    contour = max(contours, key=cv2.contourArea)[:, 0, :].astype(np.float64)
+    if len(contour) < 20:
+        return []
+    h, w = silhouette.shape
+    inside = ((contour[:, 0] > margin) & (contour[:, 0] < w - 1 - margin) &
+              (contour[:, 1] > margin) & (contour[:, 1] < h - 1 - margin))
+    if inside.all():
+        return [contour]
+    start = int(np.argmin(inside))  # begin the walk on a border point so runs are not split at index 0
+    contour, inside = np.roll(contour, -start, axis=0), np.roll(inside, -start)
+    runs, current = [], []
+    for point, keep in zip(contour, inside):
+        if keep:
+            current.append(point)
+        elif current:
+            runs.append(np.array(current))
+            current = []
+    if current:
+        runs.append(np.array(current))
+    return [r for r in runs if len(r) >= 15]
+
+
+def _hair_outline(runs: list[np.ndarray], landmarks: np.ndarray) -> list[np.ndarray]:
+    """Parts of the outline above the jaw's lower third: the head and hair, without the shoulders."""
+    level = landmarks[JAW][:, 1].min() + 0.6 * (landmarks[8, 1] - landmarks[JAW][:, 1].min())
+    pieces = []
+    for run in runs:
+        keep = run[:, 1] < level
+        if keep.sum() >= 15:
+            pieces.append(run[keep])
+    return pieces
+
+
+def _head_centre(landmarks: np.ndarray) -> np.ndarray:
+    eyes = (landmarks[EYE_LEFT].mean(0) + landmarks[EYE_RIGHT].mean(0)) / 2
+    return eyes + (landmarks[8] - eyes) * 0.15
+
+
+# --- procedures ----------------------------------------------------------------------------------
+
+def _features(points: np.ndarray) -> dict[str, tuple[np.ndarray, bool]]:
+    """Each drawable feature of the (deformed) landmarks: (points, closed)."""
+    return {
+        "jaw": (points[JAW], False),
+        "brow_left": (points[BROW_LEFT], False), "brow_right": (points[BROW_RIGHT], False),
+        "nose_bridge": (points[NOSE_BRIDGE], False),
+        "nose_base": (np.vstack([points[31] + (points[31] - points[33]) * 0.15, points[32:35],
+                                 points[35] + (points[35] - points[33]) * 0.15]), False),
+        "eye_left": (points[EYE_LEFT], True), "eye_right": (points[EYE_RIGHT], True),
+        "lips": (points[LIPS_OUTER], True),
+        "mouth_line": (np.vstack([points[48], points[60:65], points[54]]), False),
+    }
+
+
+def _irises(pen: _Pen, points: np.ndarray, rng: np.random.Generator, filled: bool) -> None:
+    for index in (EYE_LEFT, EYE_RIGHT):
+        eye = points[index]
+        width = np.linalg.norm(eye[3] - eye[0])
+        height = (np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4])) / 2
+        radius = max(1.5, min(0.22 * width, 0.6 * height + 1.0)) * rng.uniform(0.8, 1.2)
+        centre = eye.mean(0) + rng.normal(0, 0.04 * width, 2)
+        if filled:
+            pen.disc(centre, radius)
+        else:
+            circle = centre + radius * np.stack([np.cos(np.linspace(0, 2 * np.pi, 16)),
+                                                 np.sin(np.linspace(0, 2 * np.pi, 16))], 1)
+            pen.line(circle, closed=True)
+            pen.disc(centre, max(1.0, radius * 0.35))
+
+
+def _hair_strands(pen: _Pen, outline: list[np.ndarray], centre: np.ndarray, rng: np.random.Generator,
+                  count: int, warp: _Warp, tremor: float) -> None:
+    """Strands that follow the hair's outline, drawn a little inside it."""
+    pieces = [p for p in outline if len(p) > 20]
+    for _ in range(count if pieces else 0):
+        piece = pieces[int(rng.integers(len(pieces)))]
+        length = int(rng.integers(len(piece) // 5 + 2, max(len(piece) // 2, len(piece) // 5 + 3)))
+        start = int(rng.integers(0, max(1, len(piece) - length)))
+        segment = piece[start:start + length]
+        inset = rng.uniform(0.72, 0.95)
+        strand = centre + (segment - centre) * inset
+        pen.line(_tremble(_curve(warp(strand), spacing=3), rng, tremor))
+
+
+def _hair_scribble(pen: _Pen, outline: list[np.ndarray], centre: np.ndarray, landmarks: np.ndarray,
+                   rng: np.random.Generator, warp: _Warp) -> None:
+    """A back-and-forth scribble between the hair's outline and the hairline: a hair mass."""
+    brow_top = min(landmarks[BROW_LEFT][:, 1].min(), landmarks[BROW_RIGHT][:, 1].min())
+    for piece in outline:
+        above = piece[piece[:, 1] < brow_top + 0.3 * (landmarks[8, 1] - brow_top)]
+        if len(above) < 20:
+            continue
+        step = int(rng.integers(3, 7))
+        track = above[::step]
+        inner = rng.uniform(0.6, 0.85)
+        zigzag = np.array([centre + (p - centre) * (1.0 if k % 2 == 0 else inner + rng.uniform(-0.05, 0.05))
+                           for k, p in enumerate(track)])
+        if len(zigzag) >= 2:
+            pen.line(_tremble(warp(zigzag), rng, 1.0), width=max(1, pen.width - 1))
+
+
+def _draw_strokes(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float,
+                  loose: bool) -> _Pen:
+    landmarks = geometry.landmarks.astype(np.float64)
+    unit = max(geometry.eye_distance, 1.0)
+    warp = _Warp(size, rng, strength, unit)
+    points = warp(deform_landmarks(landmarks, rng, strength))
+    width = int(rng.choice([1, 2, 2, 3, 3, 4])) if not loose else int(rng.choice([1, 1, 2, 2, 3]))
+    pen = _Pen(size, width, int(rng.integers(0, 90)))
+    tremor = rng.uniform(0.3, 1.8) * (unit / 60)
+    omit = {"nose_bridge": 0.55, "nose_base": 0.15, "lips": 0.35, "mouth_line": 0.25, "jaw": 0.08,
+            "brow_left": 0.1, "brow_right": 0.1, "eye_left": 0.04, "eye_right": 0.04}
+    features = _features(points)
+    if rng.random() < 0.3:  # the mouth as one line, or as lips only
+        omit["lips" if rng.random() < 0.5 else "mouth_line"] = 1.0
+    for name, (feature, closed) in features.items():
+        if rng.random() < omit[name]:
+            continue
+        curve = _curve(feature, closed)
+        passes = int(rng.integers(2, 4)) if loose else 1
+        for _ in range(passes):
+            stroke = _tremble(curve, rng, tremor * (1.6 if loose else 1.0), closed)
+            if loose:  # an overlapping pass covers only part of the feature, a little off
+                n = len(stroke)
+                a = int(rng.integers(0, max(1, n // 3)))
+                b = int(rng.integers(min(n, a + max(2, n // 2)), n + 1))
+                stroke = stroke[a:b] + rng.normal(0, 0.6, 2)
+                closed_pass = False
+            else:
+                closed_pass = closed
+            pen.line(stroke, closed_pass)
+    if rng.random() < 0.85:
+        _irises(pen, points, rng, filled=rng.random() < 0.5)
+    if geometry.silhouette is not None and rng.random() < 0.9:
+        runs = _outline_runs(geometry.silhouette)
+        centre = _head_centre(landmarks)
+        keep_shoulders = rng.random() < 0.7
+        outline = runs if keep_shoulders else _hair_outline(runs, landmarks)
+        for run in outline:
+            pen.line(_tremble(_curve(warp(run[::2]), spacing=3, smoothing=3), rng, tremor * 1.5))
+        hair = _hair_outline(runs, landmarks)
+        if loose or rng.random() < 0.4:
+            _hair_scribble(pen, hair, centre, landmarks, rng, warp)
+        else:
+            _hair_strands(pen, hair, centre, rng, int(rng.integers(2, 9)), warp, tremor)
+    return pen
+
+
+def _draw_doodle(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float) -> _Pen:
+    """Primitive shapes, none of which the training procedures draw: held out for testing."""
+    landmarks = geometry.landmarks.astype(np.float64)
+    unit = max(geometry.eye_distance, 1.0)
+    warp = _Warp(size, rng, strength, unit)
+    p = warp(deform_landmarks(landmarks, rng, strength))
+    pen = _Pen(size, int(rng.choice([2, 3, 4])), 0)
+    # head: an ellipse through the jaw points and a forehead as high again as the brows are above the eyes
+    brows = np.vstack([p[BROW_LEFT], p[BROW_RIGHT]])
+    forehead = brows - [0, 0.9 * unit]
+    (cx, cy), (w, h), angle = cv2.fitEllipse(np.vstack([p[JAW], forehead]).astype(np.float32))
+    t = np.linspace(0, 2 * np.pi, 90)
+    a, b, r = w / 2, h / 2, math.radians(angle)
+    head = np.stack([cx + a * np.cos(t) * math.cos(r) - b * np.sin(t) * math.sin(r),
+                     cy + a * np.cos(t) * math.sin(r) + b * np.sin(t) * math.cos(r)], 1)
+    pen.line(head, closed=True)
+    for eye in (p[EYE_LEFT], p[EYE_RIGHT]):  # almond: two arcs between the corners, a filled iris
+        outer, inner = eye[0], eye[3]
+        up, down = eye[1:3].mean(0), eye[4:6].mean(0)
+        middle = (outer + inner) / 2
+        pen.line(_bezier(outer, middle + (up - middle) * 2.2, inner))
+        pen.line(_bezier(outer, middle + (down - middle) * 2.2, inner))
+        pen.disc(eye.mean(0), max(2.0, 0.16 * np.linalg.norm(inner - outer)))
+    for brow in (p[BROW_LEFT], p[BROW_RIGHT]):
+        pen.line(_bezier(brow[0], brow[2] - [0, 0.08 * unit], brow[4]), width=pen.width + 1)
+    pen.line(np.array([p[27] + (p[30] - p[27]) * 0.3, p[30] + [0.08 * unit, 0], p[33]]))  # L-shaped nose
+    corners = (p[48], p[54])
+    pen.line(_bezier(corners[0], p[57] + (p[57] - p[51]) * 0.4, corners[1]))  # the mouth as one arc
+    pen.line(np.array([p[4], p[4] + [0, 0.9 * unit]]))  # the neck
+    pen.line(np.array([p[12], p[12] + [0, 0.9 * unit]]))
+    # hair: a zig-zag band along the top of the head
+    top = head[(head[:, 1] < cy - 0.2 * b)]
+    if len(top) > 4:
+        order = np.argsort(top[:, 0])
+        top = top[order][::3]
+        zig = np.array([pt + ([0, -0.25 * unit] if k % 2 else [0, 0.15 * unit]) for k, pt in enumerate(top)])
+        pen.line(zig, width=max(1, pen.width - 1))
+    return pen
+
+
+def draw_freehand(geometry: FaceGeometry, size: int, procedure: str = "strokes",
+                  rng: np.random.Generator | int | None = None, strength: float = 1.0) -> np.ndarray:
+    """A freehand drawing of the face in ``geometry`` (size x size uint8, ink on white paper).
+
+    Args:
+        geometry: landmarks (and silhouette) in the coordinates of a size x size photo.
+        procedure: one of ``PROCEDURES``.
+        rng: a generator or seed; the same seed gives the same drawing.
+        strength: how far the drawing strays from the photo (0: exact geometry, 1: an amateur).
+    """
+    return _render(geometry, size, procedure, rng, strength).canvas
+
+
+def freehand_strokes(geometry: FaceGeometry, size: int, procedure: str = "strokes",
+                     rng: np.random.Generator | int | None = None, strength: float = 1.0) -> list[Stroke]:
+    """The pen movements of the drawing that ``draw_freehand`` makes with the same arguments."""
+    return _render(geometry, size, procedure, rng, strength).strokes
+
+
+def _render(geometry: FaceGeometry, size: int, procedure: str, rng, strength: float) -> _Pen:
+    if procedure not in PROCEDURES:
+        raise ValueError(f"unknown freehand procedure {procedure!r}; choose from {PROCEDURES}")
+    if geometry.landmarks.shape != (68, 2):
+        raise ValueError(f"freehand drawings need (68, 2) landmarks, got {geometry.landmarks.shape}")
+    if not 0.0 <= strength <= 2.0:
+        raise ValueError(f"strength must be in [0, 2], got {strength}")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if procedure == "doodle":
+        return _draw_doodle(geometry, size, rng, strength)
+    return _draw_strokes(geometry, size, rng, strength, loose=procedure == "sketchy")
