@@ -93,6 +93,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     pipe = _open_pipeline("generate", SketchToFacePipeline, args.model, args)
     if pipe is None:
         return 2
+    pipe.align = not args.no_align
     print(f"model: {pipe.model_name} ({pipe.model_dir}; {pipe.backend_name} {pipe.precision})", file=sys.stderr)
     paths, errors = expand_inputs(args.inputs)
     for line in errors:
@@ -462,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", type=Path, help="also write one contact sheet of all sketch/face pairs (PNG)")
     p.add_argument("--keep-size", action="store_true",
                    help="resize the face back to the input's frame instead of the model's resolution")
+    p.add_argument("--no-align", action="store_true",
+                   help="do not bring a small or off-centre drawing to the model's framing (pad it as it is)")
     p.add_argument("--batch-size", type=int, default=8)
     _add_backend_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -368,8 +368,9 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
         terms["loss_gan"] = parts.gan_loss.generator(fake_features)
         loss_g = loss_g + tc.lambda_gan * terms["loss_gan"]
         if tc.lambda_feature_matching > 0:
-            with torch.no_grad(), autocast:
-                real_features = discriminator.features(torch.cat([sketch, photo], 1))
+            # the real pair's features from the discriminator pass above (pix2pixHD does the same):
+            # one forward pass fewer per step; they predate D's update by one step
+            real_features = [[f.detach() for f in scale] for scale in real_features]
             terms["loss_fm"] = feature_matching(real_features, fake_features)
             loss_g = loss_g + tc.lambda_feature_matching * terms["loss_fm"]
     if parts.perceptual is not None:

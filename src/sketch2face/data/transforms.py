@@ -165,10 +165,32 @@ def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(array, (width, height), interpolation=interpolation)
 
 
+def square_region(array: np.ndarray, left: int, top: int, side: int, fill: int = PAPER_WHITE
+                  ) -> tuple[np.ndarray, Frame]:
+    """The side x side square of ``array`` whose top-left corner is (left, top), which may reach past
+    the image (filled with ``fill``): how a drawing found off centre is brought to the model's framing."""
+    import cv2
+
+    height, width = array.shape[:2]
+    pads = (max(0, -top), max(0, top + side - height), max(0, -left), max(0, left + side - width))
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(array), *pads, cv2.BORDER_CONSTANT, value=fill)
+    y, x = top + pads[0], left + pads[2]
+    return padded[y:y + side, x:x + side], Frame(height, width, -top, -left, side)
+
+
 def crop_to_frame(square: np.ndarray, frame: Frame) -> np.ndarray:
-    """Inverse of ``pad_to_square`` followed by a resize: map a square output back to the input's frame."""
+    """Inverse of ``pad_to_square`` (or ``square_region``) followed by a resize: map a square output
+    back to the input's frame. Parts of the frame the square does not cover repeat its border."""
+    import cv2
+
     full = resize(square, (frame.side, frame.side))
-    return full[frame.top : frame.top + frame.height, frame.left : frame.left + frame.width]
+    top, left = frame.top, frame.left
+    pads = (max(0, -top), max(0, top + frame.height - frame.side),
+            max(0, -left), max(0, left + frame.width - frame.side))
+    if any(pads):
+        full = cv2.copyMakeBorder(np.ascontiguousarray(full), *pads, cv2.BORDER_REPLICATE)
+        top, left = top + pads[0], left + pads[2]
+    return full[top : top + frame.height, left : left + frame.width]
 
 
 def to_model_range(pixels: np.ndarray) -> np.ndarray:
