@@ -171,3 +171,21 @@ def test_keep_size_puts_the_face_back_where_the_drawing_was(tiny_model_dir):
     unaligned = SketchToFacePipeline(tiny_model_dir, backend="torch", align=False)(canvas, keep_size=True)
     assert unaligned.size == (512, 512)
     assert not np.array_equal(np.asarray(face), np.asarray(unaligned))
+
+
+def test_fidelity_one_keeps_the_drawing_and_lower_moves_it_towards_training_drawings():
+    from sketch2face.fidelity import PART_BOXES, apply_fidelity
+
+    drawing = draw_freehand(GEOMETRY, 256, "doodle", rng=2)
+    assert apply_fidelity(drawing, 1.0) is drawing
+    half, none = apply_fidelity(drawing, 0.5), apply_fidelity(drawing, 0.0)
+    assert half.shape == drawing.shape and half.dtype == np.uint8
+    for moved in (half, none):
+        assert (moved > 250).mean() > 0.6 and (moved < 128).mean() > 0.01  # still a line drawing
+    x0, y0, x1, y1 = PART_BOXES["mouth"]
+    change = [np.abs(m[y0:y1, x0:x1].astype(int) - drawing[y0:y1, x0:x1]).mean() for m in (half, none)]
+    assert 0 < change[0] <= change[1] + 5  # lower fidelity moves the part at least as far
+    with pytest.raises(ValueError, match="fidelity"):
+        apply_fidelity(drawing, 1.5)
+    with pytest.raises(ValueError, match="fidelity"):
+        preprocess_sketch(drawing, 256, fidelity=-1)

@@ -150,3 +150,14 @@ def test_cookie_flags(client):
     response = client.post("/api/signup", json={"username": "frank", "password": "long enough"})
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_generate_fidelity_and_align_fields(client, sketch_png):
+    for fidelity in ("0.5", "1"):
+        response = client.post("/api/generate", files={"image": ("s.png", sketch_png, "image/png")},
+                               data={"fidelity": fidelity, "align": "false"})
+        assert response.status_code == 200, response.text
+    for bad in ("2", "-0.1", "nan", "much"):
+        response = client.post("/api/generate", files={"image": ("s.png", sketch_png, "image/png")},
+                               data={"fidelity": bad})
+        assert response.status_code == 422 and "fidelity" in response.json()["error"]

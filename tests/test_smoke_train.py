@@ -152,3 +152,37 @@ def test_style_conditioned_reverse_model(paired_folder, tmp_path):
               "model.generator_config={in_channels: 5, out_channels: 1}"]), progress=False)
     with pytest.raises(ConfigError, match="one label"):
         load_config("configs/smoke.yaml", overrides[:-2] + ["data.folder_styles=[pencil]"])
+
+
+def test_continue_from_a_release_or_a_run_counts_every_part(paired_folder, tmp_path):
+    """A second part starts from the first part's release (generator + discriminator, fresh Adam with a
+    warm-up) or its full checkpoint, in a new run folder; the release adds up steps over the parts."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from sketch2face.config import load_config
+    from sketch2face.io import DISCRIMINATOR_FILE
+    from sketch2face.train import train
+
+    overrides = [f"data.train=[{paired_folder}]", f"output_dir={tmp_path}", "train.max_steps=3",
+                 "train.eval_every=3", "train.checkpoint_every=3", "train.keep=last", "train.warmup_steps=2"]
+    first = train(load_config("configs/smoke.yaml", overrides), progress=False)
+    release = first / "release"
+    assert (release / DISCRIMINATOR_FILE).is_file()
+    from_release = train(load_config("configs/smoke.yaml", overrides), progress=False, continue_from=release)
+    from_run = train(load_config("configs/smoke.yaml", overrides), progress=False, continue_from=first)
+    assert len({first, from_release, from_run}) == 3
+    for run in (from_release, from_run):
+        record = json.loads((run / "release" / "config.json").read_text())["metadata"]["training"]
+        assert record["step"] == 6 and [p["steps"] for p in record["parts"]] == [3, 3]
+    # the continued discriminator started from the first part's, not from a fresh initialisation
+    first_d = load_file(str(release / DISCRIMINATOR_FILE))
+    # (another seed: train() seeds torch, so with the same seed a fresh discriminator starts where the first did)
+    fresh = train(load_config("configs/smoke.yaml", overrides + ["train.max_steps=1", "train.eval_every=1", "train.seed=1"]),
+                  progress=False)
+    continued_d = load_file(str(from_release / "release" / DISCRIMINATOR_FILE))
+    fresh_d = load_file(str(fresh / "release" / DISCRIMINATOR_FILE))
+    key = next(k for k in first_d if k.endswith("weight") and first_d[k].ndim == 4)
+    assert (continued_d[key].float() - first_d[key].float()).abs().mean() < \
+        (fresh_d[key].float() - first_d[key].float()).abs().mean()

@@ -32,7 +32,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         print(json.dumps(config_to_dict(config), indent=2))
         return 0
-    run_dir = train(config, resume=args.resume, progress=not args.quiet)
+    try:
+        run_dir = train(config, resume=args.resume, progress=not args.quiet, continue_from=args.continue_from)
+    except ConfigError as error:
+        print(f"sketch2face train: {error}", file=sys.stderr)
+        return 2
     print(f"run folder: {run_dir}\nrelease (best EMA generator): {run_dir / 'release'}")
     return 0
 
@@ -93,7 +97,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     pipe = _open_pipeline("generate", SketchToFacePipeline, args.model, args)
     if pipe is None:
         return 2
-    pipe.align = not args.no_align
+    if not 0.0 <= args.fidelity <= 1.0:
+        print(f"sketch2face generate: --fidelity must be between 0 and 1, got {args.fidelity}", file=sys.stderr)
+        return 2
+    pipe.align, pipe.fidelity = not args.no_align, args.fidelity
     print(f"model: {pipe.model_name} ({pipe.model_dir}; {pipe.backend_name} {pipe.precision})", file=sys.stderr)
     paths, errors = expand_inputs(args.inputs)
     for line in errors:
@@ -364,6 +371,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
         files = ["torch"] * (folder / "model.safetensors").is_file() + ["onnx"] * (folder / ONNX_FILE).is_file() \
             + ["onnx-int8"] * (folder / INT8_FILE).is_file()
         marker = " (default)" if name == DEFAULT_MODEL else ""
+        if config["arch"] == "router":
+            routes = config.get("routes", {})
+            print(f"  {name}{marker}: routes shaded portraits to {routes.get('portrait')} and line drawings to "
+                  f"{routes.get('lines')}")
+            continue
         styles = f", styles: {', '.join(training['styles'])}" if training.get("styles") else ""
         print(f"  {name}{marker}: {config['arch']}, {direction}{styles}, backends: {', '.join(files)}")
     try:
@@ -443,6 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, help="wall-clock budget; ends with a checkpoint")
     p.add_argument("--output-dir", help="parent folder of run folders (default: runs)")
     p.add_argument("--resume", type=Path, help="run folder or checkpoint to continue exactly")
+    p.add_argument("--continue-from", metavar="RUN_OR_RELEASE",
+                   help="start a new part of a long run: from a run folder's full checkpoint when it exists, "
+                        "else from a release or bundled model (EMA generator + discriminator weights)")
     p.add_argument("-n", "--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
@@ -463,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", type=Path, help="also write one contact sheet of all sketch/face pairs (PNG)")
     p.add_argument("--keep-size", action="store_true",
                    help="resize the face back to the input's frame instead of the model's resolution")
+    p.add_argument("--fidelity", type=float, default=1.0,
+                   help="1 (default): follow the strokes exactly; towards 0: each face part moves to the most "
+                        "plausible training drawing near the strokes (line drawings; see docs/freehand.md)")
     p.add_argument("--no-align", action="store_true",
                    help="do not bring a small or off-centre drawing to the model's framing (pad it as it is)")
     p.add_argument("--batch-size", type=int, default=8)
@@ -536,6 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--photos", type=Path, nargs="+", help="folders of unpaired photos (sketches synthesised)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--size", type=int, default=256)
+    p.add_argument("--fidelity", type=float, default=1.0,
+                   help="1 (default): follow the strokes exactly; towards 0: each face part moves to the most "
+                        "plausible training drawing near the strokes (line drawings; see docs/freehand.md)")
     p.add_argument("--no-align", action="store_true", help="pad and resize instead of aligning landmarks")
     p.add_argument("--styles", default="line,xdog,pen",
                    help="synthetic styles for unpaired photos, comma-separated: photo-based (line, greyscale, "

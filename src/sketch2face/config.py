@@ -139,6 +139,8 @@ class TrainConfig:
     channels_last: bool = True
     ema_decay: float = 0.999
     """Exponential moving average of generator weights; 0 disables."""
+    warmup_steps: int = 100
+    """Linear learning-rate warm-up when a run continues from a release (fresh Adam moments)."""
     eval_every: int = 250
     keep: str = "best_ssim"
     """Which EMA generator becomes the release: "best_ssim" (highest mean validation SSIM) or "last"
@@ -169,6 +171,8 @@ class TrainConfig:
             raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"train.max_minutes must be positive, got {self.max_minutes}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
         for name in ("epochs", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")

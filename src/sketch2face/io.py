@@ -54,11 +54,17 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         raise
 
 
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+
+
 def save_pretrained(model: nn.Module, directory: str | Path, dtype: torch.dtype | None = None,
-                    metadata: dict[str, Any] | None = None) -> Path:
+                    metadata: dict[str, Any] | None = None, discriminator: nn.Module | None = None) -> Path:
     """Write ``config.json`` + ``model.safetensors`` (weights cast to ``dtype``, default fp16) into ``directory``.
 
-    The folder is assembled beside the target and renamed into place, replacing any old release whole.
+    With ``discriminator``, its weights go beside them (``discriminator.safetensors``, same dtype) so a
+    later run can continue training from the release alone (``train --continue-from``); the installed
+    package does not ship that file. The folder is assembled beside the target and renamed into
+    place, replacing any old release whole.
     """
     import torch
     from safetensors.torch import save_file
@@ -74,6 +80,9 @@ def save_pretrained(model: nn.Module, directory: str | Path, dtype: torch.dtype 
     try:
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_file(state, str(staging / "model.safetensors"))
+        if discriminator is not None:
+            save_file({k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
+                       for k, v in discriminator.state_dict().items()}, str(staging / DISCRIMINATOR_FILE))
         staging.chmod(0o755)  # mkdtemp makes the folder private; releases are meant to be shared
         for path in staging.iterdir():
             path.chmod(0o644)
@@ -136,6 +145,9 @@ def load_pretrained(name_or_path: str | Path | None = None, dtype: torch.dtype |
     dtype = dtype or torch.float32
     directory = resolve_model_dir(name_or_path)
     config = read_release_config(directory)
+    if config.get("arch") == "router":
+        raise ModelNotFoundError(f"{directory} routes sketches to {config.get('routes')}: it has no weights of its "
+                                 "own; load one of those models")
     model = create_model(config["arch"], **config["config"])
     try:
         state = load_file(str(directory / "model.safetensors"))

@@ -28,6 +28,28 @@ class PreparedSketch:
     values: np.ndarray
     frame: Frame
     greyscale: np.ndarray
+    kind: str = "lines"
+    """"portrait" (shaded, like CUFS's pencil portraits) or "lines" (``drawing_kind``)."""
+
+
+#: Share of a framed 256x256 sketch's pixels that are mid-grey (100-224) and not the anti-aliased rim
+#: of a dark stroke. Measured on up to 200 sketches per folder (``python scripts/measure_shading.py``):
+#: CUFS train 0.066-0.480 (median 0.172), all 338 CUFS test 0.073-0.587; freehand training drawings 0-0.053
+#: (p95 0.013); FS2K's artists' drawings spread over both sides (0.016-0.330, medians 0.086-0.157).
+SHADED_SHARE = 0.06
+
+
+def shaded_share(square: np.ndarray) -> float:
+    """Mid-grey share of a uint8 sketch: shading, as opposed to lines on paper."""
+    import cv2
+
+    near_dark = cv2.dilate((square < 100).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    return float(((square >= 100) & (square < 225) & ~near_dark).mean())
+
+
+def drawing_kind(square: np.ndarray) -> str:
+    """"portrait" for a shaded sketch, "lines" for a line drawing (what a routed model dispatches on)."""
+    return "portrait" if shaded_share(square) >= SHADED_SHARE else "lines"
 
 
 #: Where a drawing's ink sits in the models' framing: its larger side spans this share of the frame,
@@ -75,8 +97,11 @@ def locate_drawing(grey: np.ndarray) -> tuple[int, int, int] | None:
     return int(round(centre_x - side / 2)), int(round(centre_y - FRAMED_INK_CENTRE_Y * side)), side
 
 
-def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = True) -> PreparedSketch:
-    """Read, convert to greyscale (transparency -> white paper), frame and resize.
+def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = True,
+                      fidelity: float = 1.0) -> PreparedSketch:
+    """Read, convert to greyscale (transparency -> white paper), frame, resize, and move each face
+    part towards plausible training drawings when ``fidelity`` < 1 (``sketch2face.fidelity``; for
+    line drawings, not shaded portraits).
 
     Framing: a drawing that is small or off centre is cropped (or padded) to a square around its ink
     (``locate_drawing``); anything else, and everything with ``align=False``, is padded to a square.
@@ -84,7 +109,10 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
 
     Raises:
         InputImageError: unreadable input or a blank sketch.
+        ValueError: fidelity outside [0, 1].
     """
+    if not 0.0 <= fidelity <= 1.0:
+        raise ValueError(f"fidelity must be between 0 and 1, got {fidelity}")
     grey = to_grayscale(load_image(image))
     if int(grey.max()) - int(grey.min()) < BLANK_CONTRAST:
         raise InputImageError("the sketch is blank: draw or upload a face first")
@@ -94,7 +122,28 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
     else:
         square, frame = square_region(grey, *region, fill=255)
     square = resize(square, (resolution, resolution))
-    return PreparedSketch(to_model_range(square)[None], frame, grey)
+    kind = drawing_kind(square)
+    if fidelity < 1.0:
+        from .fidelity import apply_fidelity
+
+        square = apply_fidelity(square, fidelity)
+    return PreparedSketch(to_model_range(square)[None], frame, grey, kind)
+
+
+def release_routes(model) -> dict[str, str] | None:
+    """A routed release's models by drawing kind ({"portrait": ..., "lines": ...}), or None.
+
+    A routed release is a folder whose config.json has ``"arch": "router"`` and ``"routes"`` naming
+    two releases or bundled models; it holds no weights of its own."""
+    if model is not None and not isinstance(model, (str, Path)):
+        return None
+    config = read_release_config(resolve_model_dir(model))
+    if config.get("arch") != "router":
+        return None
+    routes = config.get("routes", {})
+    if set(routes) != {"portrait", "lines"}:
+        raise ValueError(f"{model}: a router needs routes for 'portrait' and 'lines', got {sorted(routes)}")
+    return routes
 
 
 class _ModelRunner:
@@ -142,6 +191,9 @@ class _ModelRunner:
 class SketchToFacePipeline(_ModelRunner):
     """Preprocess -> generator -> postprocess.
 
+    A routed release (``release_routes``) sends each sketch to one of two models by its kind: shaded
+    portraits to one, line drawings to the other (``drawing_kind``); ``predict`` runs the line model.
+
     Args:
         model: a bundled model name, a release folder, or a generator module (default: the default model).
         backend: "auto" (ONNX Runtime when installed and the release has an ONNX file, else PyTorch),
@@ -150,25 +202,45 @@ class SketchToFacePipeline(_ModelRunner):
             Default fp32.
         align: bring small or off-centre drawings to the model's framing (``locate_drawing``); with
             ``keep_size`` the face is put back where the drawing was.
+        fidelity: 1 follows the strokes exactly; lower values move each face part of a line drawing
+            towards the nearest training drawings, 0 being the most plausible drawing near the strokes.
 
     >>> pipe = SketchToFacePipeline()                      # doctest: +SKIP
     >>> face = pipe("sketch.png")                          # doctest: +SKIP
     """
 
-    def __init__(self, model=None, precision: str | None = None, backend: str = "auto", align: bool = True):
-        super().__init__(model, precision, backend)
+    def __init__(self, model=None, precision: str | None = None, backend: str = "auto", align: bool = True,
+                 fidelity: float = 1.0):
+        routes = release_routes(model)
+        self.portrait_runner: _ModelRunner | None = None
+        if routes is None:
+            super().__init__(model, precision, backend)
+        else:  # a routed release: line drawings to one model, shaded portraits to another
+            super().__init__(routes["lines"], precision, backend)
+            self.portrait_runner = _ModelRunner(routes["portrait"], precision, backend)
+            self.routes = routes
+            self.model_dir = resolve_model_dir(model)
+            self.model_name = str(model) if model is not None else DEFAULT_MODEL
+            self.metadata = read_release_config(self.model_dir).get("metadata", {})
+            if self.portrait_runner.resolution != self.resolution:
+                raise ValueError(f"{self.model_name}: its two models work at different resolutions")
         if self.direction != "sketch_to_photo" or self.in_channels != 1:
             raise ValueError(f"{self.model_name} is a photo -> sketch model; use PhotoToSketchPipeline "
                              "(sketch2face sketchify --model)")
-        self.align = align
+        if not 0.0 <= fidelity <= 1.0:
+            raise ValueError(f"fidelity must be between 0 and 1, got {fidelity}")
+        self.align, self.fidelity = align, fidelity
 
-    def preprocess(self, image: ImageInput) -> PreparedSketch:
-        """Read, convert to greyscale (transparency -> white paper), frame and resize (``preprocess_sketch``).
+    def preprocess(self, image: ImageInput, fidelity: float | None = None, align: bool | None = None
+                   ) -> PreparedSketch:
+        """Read, convert to greyscale (transparency -> white paper), frame, resize and apply the
+        fidelity control (``preprocess_sketch``); ``fidelity`` and ``align`` default to the pipeline's.
 
         Raises:
             InputImageError: unreadable input or a blank sketch.
         """
-        return preprocess_sketch(image, self.resolution, self.align)
+        return preprocess_sketch(image, self.resolution, self.align if align is None else align,
+                                 self.fidelity if fidelity is None else fidelity)
 
     def postprocess(self, output: np.ndarray, frame: Frame, keep_size: bool = False) -> Image.Image:
         """(3, S, S) in [-1, 1] -> RGB image at the model's resolution or cropped back to the input's frame."""
@@ -190,11 +262,17 @@ class SketchToFacePipeline(_ModelRunner):
                           batch_size: int = 8) -> list[Image.Image]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        faces: list[Image.Image] = []
-        for start in range(0, len(prepared), batch_size):
-            chunk = prepared[start:start + batch_size]
-            outputs = self.predict(np.stack([p.values for p in chunk]))
-            faces += [self.postprocess(o, p.frame, keep_size) for o, p in zip(outputs, chunk)]
+        faces: list[Image.Image | None] = [None] * len(prepared)
+        groups: dict[str, list[int]] = {}
+        for index, item in enumerate(prepared):
+            groups.setdefault(item.kind if self.portrait_runner is not None else "all", []).append(index)
+        for kind, indices in groups.items():
+            predict = self.portrait_runner.predict if kind == "portrait" else self.predict
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start:start + batch_size]
+                outputs = predict(np.stack([prepared[i].values for i in chunk]))
+                for i, output in zip(chunk, outputs):
+                    faces[i] = self.postprocess(output, prepared[i].frame, keep_size)
         return faces
 
 

@@ -249,6 +249,47 @@ def sample_probabilities(data: PairedArrays, weights: list[float] | None) -> np.
     return per_pair / per_pair.sum()
 
 
+@dataclass
+class Continuation:
+    """What a new part of a long training run starts from (``train --continue-from``)."""
+
+    source: str
+    generator: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor] | None
+    discriminator: dict[str, torch.Tensor] | None
+    optimizers: tuple[dict, dict] | None
+    """Adam states (generator, discriminator) when a full checkpoint was found; else fresh moments."""
+    parts: list[dict[str, Any]]
+    """Earlier parts: steps, minutes and CPU minutes of each."""
+
+
+def load_continuation(spec: str | Path) -> Continuation:
+    """A run folder (or checkpoint) whose full checkpoint still exists, else a release folder or bundled
+    model: the EMA generator, the discriminator beside it when the release has one, its training record."""
+    path = Path(spec)
+    checkpoint_path = path / "checkpoints" / "last.pt" if path.is_dir() else path
+    if checkpoint_path.suffix == ".pt" and checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        part = {"run": str(checkpoint_path.parent.parent), "steps": state["step"],
+                "minutes": round(state["elapsed_seconds"] / 60, 1),
+                "cpu_minutes": round(state.get("cpu_seconds", 0.0) / 60, 1)}
+        return Continuation(str(checkpoint_path), state["generator"], state["ema"], state["discriminator"],
+                            (state["opt_g"], state["opt_d"]), [*state.get("parts", []), part])
+    from safetensors.torch import load_file
+
+    from .io import DISCRIMINATOR_FILE, load_pretrained
+
+    release = path / "release" if (path / "release").is_dir() else spec
+    model = load_pretrained(release)
+    record = model.release_metadata.get("training", {})
+    parts = record.get("parts") or [{"run": str(release), "steps": record.get("step", 0),
+                                     "minutes": record.get("minutes", 0.0), "cpu_minutes": record.get("cpu_minutes", 0.0)}]
+    disc_file = model.release_dir / DISCRIMINATOR_FILE
+    discriminator = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(disc_file)).items()} \
+        if disc_file.is_file() else None
+    return Continuation(str(release), model.state_dict(), model.state_dict(), discriminator, None, parts)
+
+
 class _Distributed:
     """torchrun data parallelism (gloo on CPU, nccl on GPU); a no-op for a single process."""
 
@@ -386,12 +427,18 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
     return loss_g.detach(), {k: v.detach() for k, v in terms.items()}
 
 
-def train(config: RunConfig, resume: str | Path | None = None, progress: bool = True) -> Path:
+def train(config: RunConfig, resume: str | Path | None = None, progress: bool = True,
+          continue_from: str | Path | None = None) -> Path:
     """Train a generator + discriminator; returns the run folder.
 
     The run folder holds ``config.json``, ``log.txt``, ``metrics.jsonl``, ``checkpoints/last.pt`` (full
     state, resumable), ``checkpoints/best.pt``, ``samples/``, ``loss_curve.png``, ``tensorboard/`` and
     ``release/`` (the best EMA generator as fp16 safetensors, loadable with ``load_pretrained``).
+
+    ``continue_from`` starts a new part of a long run in a new run folder with its own budget: from the
+    full checkpoint of a run folder when it still exists (weights, EMA, both optimisers), else from a
+    release (the EMA generator and ``discriminator.safetensors``; fresh optimiser moments, warmed up
+    over ``train.warmup_steps``). The release records every part's steps and minutes.
 
     Under ``torchrun --nproc-per-node N`` each process trains on its share of every batch
     (``train.batch_size`` per process); rank 0 writes everything. Exact resume is guaranteed for a
@@ -402,6 +449,9 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     checkpoint = None
+    if resume is not None and continue_from is not None:
+        raise ConfigError("give --resume (the same run, exactly) or --continue-from (a new part), not both")
+    continuation = load_continuation(continue_from) if continue_from is not None else None
     if resume is not None:
         resume = Path(resume)
         ckpt_path = resume / "checkpoints" / "last.pt" if resume.is_dir() else resume
@@ -437,7 +487,10 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
         raise ConfigError(f"data.direction {config.data.direction} needs a generator with in_channels, out_channels = "
                           f"{expected} (image channels + one plane per data.styles label); "
                           f"model.generator_config gives {channels}")
-    if config.model.init_from and checkpoint is None:
+    if continuation is not None:
+        generator.load_state_dict(continuation.generator)
+        log.info("continuing from %s (earlier parts: %s)", continuation.source, continuation.parts)
+    elif config.model.init_from and checkpoint is None:
         from .io import load_pretrained
 
         generator.load_state_dict(load_pretrained(config.model.init_from).state_dict())
@@ -450,7 +503,22 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
     discriminator.to(memory_format=memory_format)
     opt_g = torch.optim.Adam(generator.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
+    if continuation is not None:
+        if continuation.discriminator is not None:
+            discriminator.load_state_dict(continuation.discriminator)
+        else:
+            log.warning("%s has no discriminator weights: the discriminator starts afresh", continuation.source)
+        if continuation.optimizers is not None:
+            opt_g.load_state_dict(continuation.optimizers[0])
+            opt_d.load_state_dict(continuation.optimizers[1])
     ema = EMA(generator, tc.ema_decay) if tc.ema_decay > 0 and dist.main else None
+    if ema is not None and continuation is not None and continuation.ema is not None:
+        ema.model.load_state_dict(continuation.ema)
+    earlier_parts = checkpoint.get("parts", []) if checkpoint is not None else \
+        (continuation.parts if continuation is not None else [])
+    # only a part that starts with fresh Adam moments warms up; a resumed part keeps its own
+    warmup_steps = checkpoint.get("warmup_steps", 0) if checkpoint is not None else \
+        (tc.warmup_steps if continuation is not None and continuation.optimizers is None else 0)
     gan_loss = GANLoss(tc.gan_mode)
     perceptual = PerceptualLoss().to(memory_format=memory_format) if tc.lambda_perceptual > 0 else None
     augment = PairedAugment() if config.data.augment else None
@@ -501,6 +569,7 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "step": step, "elapsed_seconds": elapsed, "cpu_seconds": cpu_seconds,
             "history": history, "best": best, "rng": _rng_state(np_rng), "config": asdict(config),
+            "parts": earlier_parts, "warmup_steps": warmup_steps,
         }
 
     def validate_and_keep_best() -> None:
@@ -527,7 +596,7 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
             atomic_torch_save({"ema": inference_model.state_dict(), "step": step, "scores": scores,
                                "config": asdict(config)}, run_dir / "checkpoints" / "best.pt")
             save_release(inference_model, run_dir / "release", config, step, elapsed, scores, len(train_data),
-                         cpu_seconds)
+                         cpu_seconds, discriminator, earlier_parts)
         plot_history(history, run_dir / "loss_curve.png")
         generator.train()
 
@@ -547,7 +616,8 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
             progress_fraction = max(step / total_steps, elapsed / budget)
             for optimizer in (opt_g, opt_d):
                 for group in optimizer.param_groups:
-                    group["lr"] = tc.lr * lr_factor(progress_fraction, tc.lr_decay_start)
+                    warmup = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+                    group["lr"] = tc.lr * lr_factor(progress_fraction, tc.lr_decay_start) * warmup
             epoch, index = divmod(step, steps_per_epoch)
             order = epoch_order(len(train_data), tc.seed, epoch, probabilities)
             # the last batch of an epoch wraps around to its start, so every batch is full on every rank
@@ -615,7 +685,7 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
         if not len(val_data):
             inference_model = ema.model if ema is not None else generator
             save_release(inference_model, run_dir / "release", config, step, elapsed, {}, len(train_data),
-                         cpu_seconds)
+                         cpu_seconds, discriminator, earlier_parts)
         log.info("finished at step %d after %.1f minutes of training (wall clock), %.1f CPU-minutes; best %s",
                  step, elapsed / 60, cpu_seconds / 60, best)
     if writer is not None:
@@ -628,11 +698,20 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
 
 
 def save_release(model: nn.Module, directory: Path, config: RunConfig, step: int, elapsed: float,
-                 scores: dict[str, float], n_train: int, cpu_seconds: float = 0.0) -> None:
+                 scores: dict[str, float], n_train: int, cpu_seconds: float = 0.0,
+                 discriminator: nn.Module | None = None, earlier_parts: list[dict[str, Any]] | None = None) -> None:
+    """The EMA generator (and the discriminator, for ``--continue-from``) as a release; ``step``,
+    ``minutes`` and ``cpu_minutes`` count every part of the run, ``parts`` lists them."""
     release = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
-    save_pretrained(release, directory, metadata={
-        "training": {"image_size": config.data.image_size, "step": step, "minutes": round(elapsed / 60, 1),
-                     "cpu_minutes": round(cpu_seconds / 60, 1), "train_pairs": n_train,
+    critic = copy.deepcopy(discriminator).to(memory_format=torch.contiguous_format) if discriminator is not None else None
+    parts = [*(earlier_parts or []), {"run": directory.parent.name, "steps": step, "minutes": round(elapsed / 60, 1),
+                                      "cpu_minutes": round(cpu_seconds / 60, 1)}]
+    save_pretrained(release, directory, discriminator=critic, metadata={
+        "training": {"image_size": config.data.image_size, "step": sum(p["steps"] for p in parts),
+                     "minutes": round(sum(p["minutes"] for p in parts), 1),
+                     "cpu_minutes": round(sum(p["cpu_minutes"] for p in parts), 1), "parts": parts,
+                     "train_pairs": n_train,
+                     "discriminator": {"arch": config.model.discriminator, "config": config.model.discriminator_config},
                      "data": config.data.train, "precision": config.train.precision,
                      "gan_mode": config.train.gan_mode, "lambda_l1": config.train.lambda_l1,
                      "direction": config.data.direction, "init_from": config.model.init_from,

@@ -34,7 +34,12 @@ GENERATE_BODY = {
             "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
                 "image": {"type": "string", "format": "binary", "description": "the sketch"},
                 "model": {"type": "string"}, "format": {"type": "string", "enum": ["png", "jpeg"]},
-                "watermark": {"type": "boolean"}}}},
+                "watermark": {"type": "boolean"},
+                "fidelity": {"type": "number", "minimum": 0, "maximum": 1,
+                             "description": "1: follow the strokes exactly (default); 0: the most plausible "
+                                            "drawing near them"},
+                "align": {"type": "boolean", "description": "bring a small or off-centre drawing to the "
+                                                            "model's framing (default true)"}}}},
             "image/png": {"schema": {"type": "string", "format": "binary"}},
             "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
         },
@@ -142,6 +147,13 @@ async def generate(request: Request) -> Response:
         raise HTTPException(422, "format must be png or jpeg")
     fmt = "jpeg" if fmt == "jpg" else fmt
     watermark = options.get("watermark", "false").lower() in ("1", "true", "yes", "on")
+    align = options.get("align", "true").lower() not in ("0", "false", "no", "off")
+    try:
+        fidelity = float(options.get("fidelity", "1"))
+    except ValueError:
+        raise HTTPException(422, "fidelity must be a number between 0 and 1") from None
+    if not 0.0 <= fidelity <= 1.0:  # also refuses nan
+        raise HTTPException(422, "fidelity must be a number between 0 and 1")
     store = request.app.state.models
     model_name = options.get("model") or None
     if model_name is not None and model_name not in store.names():
@@ -153,7 +165,7 @@ async def generate(request: Request) -> Response:
 
     def run() -> tuple[Image.Image, Image.Image]:
         sketch_image = load_image(data)
-        prepared = pipe.preprocess(sketch_image)
+        prepared = pipe.preprocess(sketch_image, fidelity=fidelity, align=align)
         with store.inference_lock:
             face = pipe.generate_prepared([prepared])[0]
         return Image.fromarray(prepared.greyscale), face

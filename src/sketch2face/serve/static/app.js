@@ -162,6 +162,7 @@ async function requestFace(format) {
   form.append("format", format);
   form.append("model", $("model").value);
   form.append("watermark", $("watermark").checked ? "true" : "false");
+  form.append("fidelity", (Number($("fidelity").value) / 100).toFixed(2));
   const headers = state.csrf ? { "X-CSRF-Token": state.csrf } : {};
   const response = await fetch("/api/generate", { method: "POST", body: form, headers, credentials: "same-origin" });
   if (!response.ok) {
@@ -299,3 +300,8 @@ async function init() {
   showUser(me.username, me.csrf_token);
 }
 init();
+
+$("fidelity").addEventListener("input", () => {
+  $("fidelity-value").textContent = (Number($("fidelity").value) / 100).toFixed(2);
+});
+$("fidelity").addEventListener("change", () => { if (state.inked) schedulePreview(); });
