@@ -118,7 +118,8 @@ def build_browser_set(source: Path, items: list[dict], out: Path) -> Path:
             box = canvas.bounding_box()
             scale = box["width"] / 256
             for stroke in freehand_strokes(_geometry(source, item), 256, "doodle", rng=_seed(item["name"])):
-                page.evaluate("w => { document.getElementById('brush').value = w; }", max(1, round(stroke.width * 512 / 256)))
+                width = max(1, round(stroke.width * 512 / 256))  # the canvas is 512 px, drawings 256
+                page.evaluate("w => { document.getElementById('brush').value = w; }", width)
                 x0, y0 = stroke.points[0]
                 page.mouse.move(box["x"] + x0 * scale, box["y"] + y0 * scale)
                 page.mouse.down()

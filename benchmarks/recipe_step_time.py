@@ -1,7 +1,7 @@
 """Seconds per training step of a recipe's whole objective (its generator, discriminator and loss
 terms, as ``gan_step`` runs them) on random 256x256 batches: tells whether bf16 pays on this CPU.
 
-    python benchmarks/recipe_step_time.py configs/sketch2face_v2.yaml [--batch-size 8] [--steps 3] \\
+    python benchmarks/recipe_step_time.py configs/sketch2face_freehand.yaml [--batch-size 8] [--steps 3] \\
         [--set train.precision=fp32 ...]
 
 Prints each step's time; the first includes one-off set-up (oneDNN kernels). No data is read.
@@ -39,8 +39,10 @@ def main() -> None:
                       torch.optim.Adam(discriminator.parameters(), tc.lr), GANLoss(tc.gan_mode), perceptual)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.precision == "bf16")
     size, batch = config.data.image_size, args.batch_size
-    sketch = (torch.rand(batch, generator.config.in_channels, size, size) * 2 - 1).contiguous(memory_format=memory_format)
-    photo = (torch.rand(batch, generator.config.out_channels, size, size) * 2 - 1).contiguous(memory_format=memory_format)
+    shape = (batch, generator.config.in_channels, size, size)
+    sketch = (torch.rand(shape) * 2 - 1).contiguous(memory_format=memory_format)
+    shape = (batch, generator.config.out_channels, size, size)
+    photo = (torch.rand(shape) * 2 - 1).contiguous(memory_format=memory_format)
     print(f"{args.recipe} {' '.join(args.set)}: batch {batch}, {tc.precision}, {torch.get_num_threads()} threads")
     for step in range(args.steps):
         started = time.perf_counter()

@@ -67,3 +67,12 @@ def test_bad_config_value_is_a_clear_error(tmp_path, capsys):
     config.write_text("train: {learning_rate: 1}\n")
     assert main(["train", "--config", str(config), "-n"]) == 2
     assert "learning_rate" in capsys.readouterr().err
+
+
+def test_generate_fidelity_and_no_align_options(tiny_model_dir, sketch_files, tmp_path, capsys):
+    out = tmp_path / "faces"
+    base = ["generate", str(sketch_files[0]), "--model", str(tiny_model_dir), "-q"]
+    assert main([*base, "--output", str(out / "a"), "--fidelity", "0.5", "--no-align"]) == 0
+    assert (out / "a" / f"{sketch_files[0].stem}.png").is_file()
+    assert main([*base, "--output", str(out / "b"), "--fidelity", "1.5"]) == 2
+    assert "--fidelity must be between 0 and 1" in capsys.readouterr().err

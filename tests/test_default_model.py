@@ -10,14 +10,21 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
 def test_default_model_is_bundled_small_and_fp16():
+    """The default, or each model it routes to, ships fp16 weights under 40 MB."""
+    from sketch2face.pipeline import release_routes
+
     assert DEFAULT_MODEL in bundled_models()
-    weights = BUNDLED_DIR / DEFAULT_MODEL / "model.safetensors"
-    assert weights.stat().st_size < 40 * 1024 * 1024
+    routes = release_routes(DEFAULT_MODEL)
+    names = sorted(set(routes.values())) if routes else [DEFAULT_MODEL]
     from safetensors import safe_open
 
-    with safe_open(str(weights), "pt") as f:
-        dtypes = {str(f.get_tensor(k).dtype) for k in f.keys() if f.get_tensor(k).is_floating_point()}
-    assert dtypes == {"torch.float16"}
+    for name in names:
+        assert name in bundled_models()
+        weights = BUNDLED_DIR / name / "model.safetensors"
+        assert weights.stat().st_size < 40 * 1024 * 1024
+        with safe_open(str(weights), "pt") as f:
+            dtypes = {str(f.get_tensor(k).dtype) for k in f.keys() if f.get_tensor(k).is_floating_point()}
+        assert dtypes == {"torch.float16"}
 
 
 def test_default_model_turns_an_example_sketch_into_a_face():

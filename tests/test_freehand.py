@@ -12,7 +12,11 @@ from PIL import Image
 from sketch2face.config import ConfigError, load_config
 from sketch2face.data.datasets import load_paired_folder
 from sketch2face.data.freehand import (
-    MEAN_LANDMARKS_256, PROCEDURES, FaceGeometry, draw_freehand, freehand_strokes,
+    MEAN_LANDMARKS_256,
+    PROCEDURES,
+    FaceGeometry,
+    draw_freehand,
+    freehand_strokes,
 )
 from sketch2face.data.prepare import PrepareOptions
 from sketch2face.losses import l1_loss

@@ -179,8 +179,8 @@ def test_continue_from_a_release_or_a_run_counts_every_part(paired_folder, tmp_p
     # the continued discriminator started from the first part's, not from a fresh initialisation
     first_d = load_file(str(release / DISCRIMINATOR_FILE))
     # (another seed: train() seeds torch, so with the same seed a fresh discriminator starts where the first did)
-    fresh = train(load_config("configs/smoke.yaml", overrides + ["train.max_steps=1", "train.eval_every=1", "train.seed=1"]),
-                  progress=False)
+    fresh_overrides = overrides + ["train.max_steps=1", "train.eval_every=1", "train.seed=1"]
+    fresh = train(load_config("configs/smoke.yaml", fresh_overrides), progress=False)
     continued_d = load_file(str(from_release / "release" / DISCRIMINATOR_FILE))
     fresh_d = load_file(str(fresh / "release" / DISCRIMINATOR_FILE))
     key = next(k for k in first_d if k.endswith("weight") and first_d[k].ndim == 4)

@@ -94,11 +94,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         print("sketch2face generate: --batch-size must be at least 1", file=sys.stderr)
         return 2
-    pipe = _open_pipeline("generate", SketchToFacePipeline, args.model, args)
-    if pipe is None:
-        return 2
     if not 0.0 <= args.fidelity <= 1.0:
         print(f"sketch2face generate: --fidelity must be between 0 and 1, got {args.fidelity}", file=sys.stderr)
+        return 2
+    pipe = _open_pipeline("generate", SketchToFacePipeline, args.model, args)
+    if pipe is None:
         return 2
     pipe.align, pipe.fidelity = not args.no_align, args.fidelity
     print(f"model: {pipe.model_name} ({pipe.model_dir}; {pipe.backend_name} {pipe.precision})", file=sys.stderr)

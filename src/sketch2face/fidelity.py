@@ -76,8 +76,9 @@ class PartBank:
     parts: dict[str, np.ndarray]
 
     def save(self, path: str | Path) -> None:
-        from .io import atomic_write_bytes
         import io
+
+        from .io import atomic_write_bytes
 
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **{k: np.round(v / MAX_DISTANCE * 255).astype(np.uint8)

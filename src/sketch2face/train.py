@@ -283,7 +283,8 @@ def load_continuation(spec: str | Path) -> Continuation:
     model = load_pretrained(release)
     record = model.release_metadata.get("training", {})
     parts = record.get("parts") or [{"run": str(release), "steps": record.get("step", 0),
-                                     "minutes": record.get("minutes", 0.0), "cpu_minutes": record.get("cpu_minutes", 0.0)}]
+                                     "minutes": record.get("minutes", 0.0),
+                                     "cpu_minutes": record.get("cpu_minutes", 0.0)}]
     disc_file = model.release_dir / DISCRIMINATOR_FILE
     discriminator = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(disc_file)).items()} \
         if disc_file.is_file() else None
@@ -703,7 +704,7 @@ def save_release(model: nn.Module, directory: Path, config: RunConfig, step: int
     """The EMA generator (and the discriminator, for ``--continue-from``) as a release; ``step``,
     ``minutes`` and ``cpu_minutes`` count every part of the run, ``parts`` lists them."""
     release = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
-    critic = copy.deepcopy(discriminator).to(memory_format=torch.contiguous_format) if discriminator is not None else None
+    critic = None if discriminator is None else copy.deepcopy(discriminator).to(memory_format=torch.contiguous_format)
     parts = [*(earlier_parts or []), {"run": directory.parent.name, "steps": step, "minutes": round(elapsed / 60, 1),
                                       "cpu_minutes": round(cpu_seconds / 60, 1)}]
     save_pretrained(release, directory, discriminator=critic, metadata={
