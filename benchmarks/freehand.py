@@ -32,10 +32,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sketch2face.data.freehand import FaceGeometry, draw_freehand, freehand_strokes
+from sketch2face.data.freehand import draw_freehand, freehand_strokes, prepared_geometry
 from sketch2face.data.prepare import read_manifest
 from sketch2face.data.transforms import load_image, to_grayscale
-from sketch2face.evaluate import evaluate, generate_with_pipeline, markdown_table, resolve_eval_set, sketch_baseline
+from sketch2face.evaluate import (
+    evaluate,
+    generate_with_pipeline,
+    markdown_table,
+    resolve_eval_set,
+    sketch_baseline,
+)
 from sketch2face.pipeline import SketchToFacePipeline
 
 HELDOUT = Path("cache/freehand-heldout-lfw")
@@ -57,12 +63,6 @@ def _seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"freehand-bench:{name}".encode()).digest()[:4], "big")
 
 
-def _geometry(source: Path, item: dict) -> FaceGeometry:
-    mask_path = source / "silhouettes" / f"{item['name']}.png"
-    mask = to_grayscale(load_image(mask_path)) if mask_path.is_file() else None
-    return FaceGeometry(np.asarray(item["landmarks"], np.float32), mask)
-
-
 def build_set(source: Path, items: list[dict], procedure: str, out: Path) -> Path:
     """Photos and drawings in a paired folder; rebuilt only when the people or the procedure change."""
     stamp = {"procedure": procedure, "names": [i["name"] for i in items]}
@@ -73,7 +73,7 @@ def build_set(source: Path, items: list[dict], procedure: str, out: Path) -> Pat
     (out / "sketches").mkdir()
     for item in items:
         shutil.copy(source / "photos" / f"{item['name']}.png", out / "photos" / f"{item['name']}.png")
-        drawing = draw_freehand(_geometry(source, item), 256, procedure, rng=_seed(item["name"]))
+        drawing = draw_freehand(prepared_geometry(source, item), 256, procedure, rng=_seed(item["name"]))
         Image.fromarray(drawing).save(out / "sketches" / f"{item['name']}.png")
     (out / "set.json").write_text(json.dumps(stamp) + "\n")
     return out
@@ -117,7 +117,7 @@ def build_browser_set(source: Path, items: list[dict], out: Path) -> Path:
             page.click("#clear")
             box = canvas.bounding_box()
             scale = box["width"] / 256
-            for stroke in freehand_strokes(_geometry(source, item), 256, "doodle", rng=_seed(item["name"])):
+            for stroke in freehand_strokes(prepared_geometry(source, item), 256, "doodle", rng=_seed(item["name"])):
                 width = max(1, round(stroke.width * 512 / 256))  # the canvas is 512 px, drawings 256
                 page.evaluate("w => { document.getElementById('brush').value = w; }", width)
                 x0, y0 = stroke.points[0]

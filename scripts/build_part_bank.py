@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sketch2face.data.freehand import TRAINING_PROCEDURES, FaceGeometry, draw_freehand
-from sketch2face.data.transforms import load_image, to_grayscale
+from sketch2face.data.freehand import (
+    TRAINING_PROCEDURES,
+    draw_freehand,
+    prepared_geometry,
+)
 from sketch2face.fidelity import BANK_FILE, PartBank, distance_field, part_features
 
 
@@ -28,9 +31,7 @@ def main() -> None:
     parts: dict[str, list[np.ndarray]] = {}
     for k, index in enumerate(picks):
         item = items[index]
-        mask_path = args.folder / "silhouettes" / f"{item['name']}.png"
-        mask = to_grayscale(load_image(mask_path)) if mask_path.is_file() else None
-        geometry = FaceGeometry(np.asarray(item["landmarks"], np.float32), mask)
+        geometry = prepared_geometry(args.folder, item)
         drawing = draw_freehand(geometry, 256, TRAINING_PROCEDURES[k % len(TRAINING_PROCEDURES)], rng=int(index))
         for name, feature in part_features(distance_field(drawing)).items():
             parts.setdefault(name, []).append(feature)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sketch2face.data.freehand import FaceGeometry, draw_freehand
-from sketch2face.data.transforms import load_image, to_grayscale, to_rgb
+from sketch2face.data.freehand import draw_freehand, prepared_geometry
+from sketch2face.data.transforms import load_image, to_rgb
 from sketch2face.fidelity import apply_fidelity
 
 SOURCE = Path("cache/freehand-heldout-lfw")
@@ -47,8 +47,7 @@ def main() -> None:
     picks = [items[k] for k in np.linspace(0, len(items) - 1, args.people).round().astype(int)]
     geometries, photos = [], []
     for item in picks:
-        mask = to_grayscale(load_image(SOURCE / "silhouettes" / f"{item['name']}.png"))
-        geometries.append(FaceGeometry(np.asarray(item["landmarks"], np.float32), mask))
+        geometries.append(prepared_geometry(SOURCE, item))
         photos.append(to_rgb(load_image(SOURCE / "photos" / f"{item['name']}.png")))
     images = Path("docs/images")
     rows = []

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sketch2face.data.freehand import TRAINING_PROCEDURES, FaceGeometry, draw_freehand
-from sketch2face.data.transforms import load_image, to_grayscale
+from sketch2face.data.freehand import (
+    TRAINING_PROCEDURES,
+    draw_freehand,
+    prepared_geometry,
+)
 from sketch2face.pipeline import ink_box
 
 
@@ -27,9 +30,9 @@ def main() -> None:
     items = [i for i in json.loads((args.folder / "manifest.json").read_text())["items"] if "landmarks" in i]
     spans, centres = [], []
     for k, item in enumerate(items[: args.limit]):
-        mask = None if args.no_silhouette else to_grayscale(
-            load_image(args.folder / "silhouettes" / f"{item['name']}.png"))
-        geometry = FaceGeometry(np.asarray(item["landmarks"], np.float32), mask)
+        geometry = prepared_geometry(args.folder, item)
+        if args.no_silhouette:
+            geometry.silhouette = None
         drawing = draw_freehand(geometry, 256, TRAINING_PROCEDURES[k % len(TRAINING_PROCEDURES)], rng=k)
         box = ink_box(drawing)
         if box is None:

@@ -22,6 +22,7 @@ import logging
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -70,6 +71,16 @@ class FaceGeometry:
     @property
     def eye_distance(self) -> float:
         return float(np.linalg.norm(self.landmarks[EYE_LEFT].mean(0) - self.landmarks[EYE_RIGHT].mean(0)))
+
+
+def prepared_geometry(folder: str | Path, item: dict) -> FaceGeometry:
+    """The geometry ``prepare-data`` kept for a freehand item: its manifest landmarks and, when
+    present, ``silhouettes/NAME.png``."""
+    from .transforms import load_image, to_grayscale
+
+    mask_path = Path(folder) / "silhouettes" / f"{item['name']}.png"
+    mask = to_grayscale(load_image(mask_path)) if mask_path.is_file() else None
+    return FaceGeometry(np.asarray(item["landmarks"], np.float32), mask)
 
 
 @lru_cache(maxsize=1)
