@@ -170,7 +170,9 @@ def test_continue_from_a_release_or_a_run_counts_every_part(paired_folder, tmp_p
     first = train(load_config("configs/smoke.yaml", overrides), progress=False)
     release = first / "release"
     assert (release / DISCRIMINATOR_FILE).is_file()
-    from_release = train(load_config("configs/smoke.yaml", overrides), progress=False, continue_from=release)
+    # another seed for the second part: a discriminator it did not load would start elsewhere
+    from_release = train(load_config("configs/smoke.yaml", overrides + ["train.seed=1"]), progress=False,
+                         continue_from=release)
     from_run = train(load_config("configs/smoke.yaml", overrides), progress=False, continue_from=first)
     assert len({first, from_release, from_run}) == 3
     for run in (from_release, from_run):
@@ -178,11 +180,11 @@ def test_continue_from_a_release_or_a_run_counts_every_part(paired_folder, tmp_p
         assert record["step"] == 6 and [p["steps"] for p in record["parts"]] == [3, 3]
     # the continued discriminator started from the first part's, not from a fresh initialisation
     first_d = load_file(str(release / DISCRIMINATOR_FILE))
-    # (another seed: train() seeds torch, so with the same seed a fresh discriminator starts where the first did)
+    # (the second part's seed: train() seeds torch, so this is where an unloaded discriminator would start)
     fresh_overrides = overrides + ["train.max_steps=1", "train.eval_every=1", "train.seed=1"]
     fresh = train(load_config("configs/smoke.yaml", fresh_overrides), progress=False)
     continued_d = load_file(str(from_release / "release" / DISCRIMINATOR_FILE))
     fresh_d = load_file(str(fresh / "release" / DISCRIMINATOR_FILE))
     key = next(k for k in first_d if k.endswith("weight") and first_d[k].ndim == 4)
     assert (continued_d[key].float() - first_d[key].float()).abs().mean() < \
-        (fresh_d[key].float() - first_d[key].float()).abs().mean()
+        0.5 * (fresh_d[key].float() - first_d[key].float()).abs().mean()
