@@ -7,7 +7,6 @@ training procedures (``strokes`` and ``sketchy`` in turn, seeded by position) an
 distance-field features of each part (``sketch2face.fidelity``). The test-only procedure is never used.
 """
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from sketch2face.data.freehand import (
     TRAINING_PROCEDURES,
     draw_freehand,
     prepared_geometry,
+    prepared_items,
 )
 from sketch2face.fidelity import BANK_FILE, PartBank, distance_field, part_features
 
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--output", type=Path, default=BANK_FILE)
     args = parser.parse_args()
-    items = [i for i in json.loads((args.folder / "manifest.json").read_text())["items"] if "landmarks" in i]
+    items = prepared_items(args.folder)
     picks = np.linspace(0, len(items) - 1, min(args.count, len(items))).round().astype(int)
     parts: dict[str, list[np.ndarray]] = {}
     for k, index in enumerate(picks):

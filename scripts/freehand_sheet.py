@@ -8,13 +8,12 @@ procedure | strokes without deformation) and docs/images/fidelity.png (a drawing
 0.4 and 0; with --model, each drawing's face below it).
 """
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sketch2face.data.freehand import draw_freehand, prepared_geometry
+from sketch2face.data.freehand import draw_freehand, prepared_geometry, prepared_items
 from sketch2face.data.transforms import load_image, to_rgb
 from sketch2face.fidelity import apply_fidelity
 
@@ -43,7 +42,7 @@ def main() -> None:
     parser.add_argument("--model", help="also show the faces this model makes from the fidelity drawings")
     parser.add_argument("--people", type=int, default=5)
     args = parser.parse_args()
-    items = [i for i in json.loads((SOURCE / "manifest.json").read_text())["items"] if "landmarks" in i]
+    items = prepared_items(SOURCE)
     picks = [items[k] for k in np.linspace(0, len(items) - 1, args.people).round().astype(int)]
     geometries, photos = [], []
     for item in picks:

@@ -8,7 +8,6 @@ box / frame side) and the median vertical centre of the ink box; ``--no-silhouet
 without their hair and shoulder outline (a head drawn on its own).
 """
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from sketch2face.data.freehand import (
     TRAINING_PROCEDURES,
     draw_freehand,
     prepared_geometry,
+    prepared_items,
 )
 from sketch2face.pipeline import ink_box
 
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=400)
     parser.add_argument("--no-silhouette", action="store_true")
     args = parser.parse_args()
-    items = [i for i in json.loads((args.folder / "manifest.json").read_text())["items"] if "landmarks" in i]
+    items = prepared_items(args.folder)
     spans, centres = [], []
     for k, item in enumerate(items[: args.limit]):
         geometry = prepared_geometry(args.folder, item)

@@ -73,6 +73,16 @@ class FaceGeometry:
         return float(np.linalg.norm(self.landmarks[EYE_LEFT].mean(0) - self.landmarks[EYE_RIGHT].mean(0)))
 
 
+def prepared_items(folder: str | Path) -> list[dict]:
+    """The manifest items of a folder prepared with a freehand style that kept their landmarks, by name."""
+    from .prepare import read_manifest  # prepare imports this module
+
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise FileNotFoundError(f"{folder}/manifest.json is missing: make the folder with sketch2face prepare-data")
+    return [item for item in manifest.values() if "landmarks" in item]
+
+
 def prepared_geometry(folder: str | Path, item: dict) -> FaceGeometry:
     """The geometry ``prepare-data`` kept for a freehand item: its manifest landmarks and, when
     present, ``silhouettes/NAME.png``."""
