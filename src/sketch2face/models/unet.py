@@ -45,6 +45,11 @@ class UNetGenerator(nn.Module):
         """Decoder up-sampling: "transpose" (pix2pix's 4x4 stride-2 transposed convolution) or "resize"
         (nearest-neighbour x2 then a 3x3 convolution, which avoids checkerboard artefacts;
         Odena et al., Distill 2016)."""
+        skip_from: int = 0
+        """Encoder levels below this pass no skip connection to the decoder. At 0 every level does, and
+        the first level (one convolution away from the input) hands a drawn stroke straight to the
+        full-resolution output, which then traces it; at 2 the finest skip is at 1/8 resolution, so
+        strokes place the face parts but the decoder has to draw them."""
 
     def __init__(self, config: Config):
         super().__init__()
@@ -52,6 +57,8 @@ class UNetGenerator(nn.Module):
         c = config
         if c.num_downs < 2:
             raise ValueError("num_downs must be at least 2")
+        if not 0 <= c.skip_from < c.num_downs:
+            raise ValueError(f"skip_from must be in [0, num_downs), got {c.skip_from}")
         if c.upsample not in ("transpose", "resize"):
             raise ValueError(f"upsample must be 'transpose' or 'resize', got {c.upsample!r}")
         widths = [min(c.base_channels * 2**i, c.max_channels) for i in range(c.num_downs)]
@@ -71,7 +78,7 @@ class UNetGenerator(nn.Module):
         # decoder[i] produces the features that are concatenated with encoder level i-1
         self.decoder = nn.ModuleList()
         for i in range(c.num_downs):
-            in_ch = widths[i] if i == c.num_downs - 1 else 2 * widths[i]
+            in_ch = widths[i] if i == c.num_downs - 1 or i < c.skip_from else 2 * widths[i]
             if i == 0:
                 self.decoder.append(
                     nn.Sequential(nn.ReLU(), *_up_conv(c.upsample, in_ch, c.out_channels, bias=True), nn.Tanh())
@@ -99,7 +106,7 @@ class UNetGenerator(nn.Module):
         skips[-1] = self.bottleneck(skips[-1])
         y = self.decoder[-1](skips[-1])
         for i in range(len(self.decoder) - 2, -1, -1):
-            y = self.decoder[i](torch.cat([y, skips[i]], dim=1))
+            y = self.decoder[i](y if i < self.config.skip_from else torch.cat([y, skips[i]], dim=1))
         return y
 
 
