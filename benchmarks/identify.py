@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sketch2face.data.transforms import load_image, to_grayscale, to_rgb
+from sketch2face.data.transforms import load_image, to_grayscale
 from sketch2face.evaluate import data_root
 from sketch2face.identify import build_index
 from sketch2face.identity import embed_face

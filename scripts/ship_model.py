@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 
 from sketch2face.evaluate import data_root
-from sketch2face.export import INT8_FILE, ONNX_FILE, calibration_batches, export_onnx, quantize_int8
-from sketch2face.io import BUNDLED_DIR, load_pretrained
+from sketch2face.export import calibration_batches, export_onnx, quantize_int8
+from sketch2face.io import BUNDLED_DIR, INT8_FILE, ONNX_FILE, load_pretrained
 
 LIMIT_MB = 40
 

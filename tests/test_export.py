@@ -4,7 +4,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,8 @@ import torch
 from sketch2face import SketchToFacePipeline, create_model
 from sketch2face.backends import BackendUnavailableError, make_session
 from sketch2face.cli import main
-from sketch2face.export import INT8_FILE, ONNX_FILE, export_onnx, parity, quantize_int8
+from sketch2face.export import export_onnx, parity, quantize_int8
+from sketch2face.io import INT8_FILE
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -116,7 +116,7 @@ def test_light_install_runs_without_torch(tiny_model_dir, sketch_files, tmp_path
         try:
             SketchToFacePipeline({str(tiny_model_dir)!r}, backend="torch")
         except Exception as error:
-            assert "sketch2face[train]" in str(error), error
+            assert "sketch2face[torch]" in str(error), error
         else:
             raise AssertionError("torch backend without torch")
         print("ok")

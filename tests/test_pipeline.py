@@ -6,7 +6,8 @@ from PIL import Image
 
 from sketch2face.data import transforms
 from sketch2face.data.transforms import InputImageError, from_model_range, to_model_range
-from sketch2face.pipeline import SketchToFacePipeline, save_generated
+from sketch2face.outputs import save_generated
+from sketch2face.pipeline import SketchToFacePipeline
 from conftest import draw_pair
 
 

@@ -134,7 +134,7 @@ def test_style_conditioned_reverse_model(paired_folder, tmp_path):
     with pytest.raises(ValueError, match="choose one of pencil, line"):
         reverse(photo, style="charcoal")
 
-    from sketch2face.export import ONNX_FILE
+    from sketch2face.io import ONNX_FILE
     from sketch2face.io import load_pretrained
 
     export_onnx(load_pretrained(run_dir / "release"), run_dir / "release" / ONNX_FILE, resolution=32)

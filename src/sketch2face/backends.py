@@ -6,12 +6,13 @@ ONNX Runtime when it is installed and the folder has an ONNX file, PyTorch other
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .io import ModelNotFoundError
+from .io import INT8_FILE, ONNX_FILE, ModelNotFoundError
 
 BACKENDS = ("auto", "onnx", "torch")
 #: torch: "fp32" or "bf16" (autocast; fast on CPUs with AMX). onnx: "fp32" or "int8".
@@ -31,11 +32,8 @@ def onnxruntime_available() -> bool:
 
 
 def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """PyTorch and safetensors (the format of release weights) are both installed."""
+    return all(importlib.util.find_spec(module) is not None for module in ("torch", "safetensors"))
 
 
 def make_session(model: bytes | str | Path, threads: int | None = None):
@@ -90,8 +88,6 @@ class TorchBackend:
 
 
 def onnx_file(model_dir: Path, precision: str) -> Path:
-    from .export import INT8_FILE, ONNX_FILE
-
     return model_dir / (INT8_FILE if precision == "int8" else ONNX_FILE)
 
 
@@ -108,8 +104,8 @@ def choose_backend(model_dir: Path, backend: str = "auto", precision: str | None
             backend = "torch"
         else:
             raise BackendUnavailableError(
-                f"{model_dir.name}: no ONNX file for precision {precision or 'fp32'} and PyTorch is not installed "
-                "(pip install 'sketch2face[train]', or export with `sketch2face export`)")
+                f"{model_dir.name}: no ONNX file for precision {precision or 'fp32'}, and the torch backend needs "
+                "PyTorch and safetensors: pip install 'sketch2face[torch]' (or export with `sketch2face export`)")
     precision = precision or "fp32"
     if precision not in PRECISIONS[backend]:
         raise ValueError(f"precision {precision!r} is not available with the {backend} backend; "
@@ -122,5 +118,5 @@ def choose_backend(model_dir: Path, backend: str = "auto", precision: str | None
                 f"{model_dir} has no {onnx_file(model_dir, precision).name}; create it with "
                 f"`sketch2face export --model {model_dir} --format {'onnx-int8' if precision == 'int8' else 'onnx'}`")
     elif not torch_available():
-        raise BackendUnavailableError("the torch backend needs PyTorch: pip install 'sketch2face[train]'")
+        raise BackendUnavailableError("the torch backend needs PyTorch and safetensors: pip install 'sketch2face[torch]'")
     return backend, precision

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from .data.transforms import InputImageError
+
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_config
@@ -41,35 +43,50 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Files, directories (their image files, sorted) and glob patterns -> paths; plus error lines."""
-    import glob
-
-    from .data.datasets import IMAGE_SUFFIXES
-
-    paths: list[Path] = []
-    errors: list[str] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                errors.append(f"{item}: folder holds no images")
-            paths += found
-        elif path.exists():
-            paths.append(path)
-        else:
-            matches = sorted(Path(m) for m in glob.glob(item) if Path(m).is_file())
-            if not matches:
-                errors.append(f"{item}: no such file, folder or matching pattern")
-            paths += matches
-    unique = list(dict.fromkeys(p.resolve() for p in paths))  # a file named twice is converted once
-    return unique, errors
-
-
 def _input_error_line(path: Path, error: Exception) -> str:
     """One line naming the input: errors from a path already name it, others get it prefixed."""
     return str(error) if str(path) in str(error) else f"{path}: {error}"
+
+
+def _progress(total: int, quiet: bool, unit: str):
+    """A progress bar on a terminal only: redirected logs get the summary lines, not bar redraws."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, disable=quiet or not total or not sys.stderr.isatty())
+
+
+def _write(save, path: Path) -> None:
+    """Run an atomic save; an operating-system error becomes one ``OutputError`` line naming the file."""
+    from .outputs import OutputError
+
+    try:
+        save()
+    except OutputError:
+        raise
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def _batch_inputs(command: str, args: argparse.Namespace):
+    """Expand the inputs and make the output folder: (files, error lines), or the exit code after
+    printing why nothing can be done (1: no inputs, 2: no usable output folder); then no model is
+    loaded and no folder is made."""
+    from .outputs import OutputError, ensure_folder, expand_inputs
+
+    files, errors = expand_inputs(args.inputs)
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    if not files:
+        print("nothing written: no input images", file=sys.stderr)
+        return 1
+    try:
+        ensure_folder(args.output)
+        if getattr(args, "sheet", None) is not None:
+            ensure_folder(args.sheet.parent)
+    except OutputError as error:
+        print(f"sketch2face {command}: {error}", file=sys.stderr)
+        return 2
+    return files, errors
 
 
 def _open_pipeline(command: str, pipeline_class, model, args: argparse.Namespace):
@@ -86,10 +103,8 @@ def _open_pipeline(command: str, pipeline_class, model, args: argparse.Namespace
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .data.transforms import InputImageError
-    from .pipeline import SketchToFacePipeline, contact_sheet, save_generated, side_by_side
+    from .outputs import OutputError, OutputFolder, contact_sheet, save_generated, side_by_side
+    from .pipeline import SketchToFacePipeline
 
     if args.batch_size < 1:
         print("sketch2face generate: --batch-size must be at least 1", file=sys.stderr)
@@ -97,50 +112,50 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if not 0.0 <= args.fidelity <= 1.0:
         print(f"sketch2face generate: --fidelity must be between 0 and 1, got {args.fidelity}", file=sys.stderr)
         return 2
+    if args.sheet is not None and args.sheet.suffix.lower().lstrip(".") not in ("png", "jpg", "jpeg"):
+        print(f"sketch2face generate: --sheet {args.sheet}: name a .png or .jpg file", file=sys.stderr)
+        return 2
+    found = _batch_inputs("generate", args)
+    if isinstance(found, int):
+        return found
+    files, errors = found
     pipe = _open_pipeline("generate", SketchToFacePipeline, args.model, args)
     if pipe is None:
         return 2
     pipe.align, pipe.fidelity = not args.no_align, args.fidelity
     print(f"model: {pipe.model_name} ({pipe.model_dir}; {pipe.backend_name} {pipe.precision})", file=sys.stderr)
-    paths, errors = expand_inputs(args.inputs)
-    for line in errors:
-        print(f"error: {line}", file=sys.stderr)
-    args.output.mkdir(parents=True, exist_ok=True)
-    used_names: set[str] = set()
-    sheet_rows = []
+    folder = OutputFolder(args.output, args.format, files)
+    sheet_cells, sheet_labels = [], []
     written = 0
-    bar = tqdm(total=len(paths), unit="image", disable=args.quiet or not paths)
-    for start in range(0, len(paths), args.batch_size):
-        chunk, prepared = [], []
-        for path in paths[start:start + args.batch_size]:
-            try:
-                prepared.append(pipe.preprocess(path))
-                chunk.append(path)
-            except InputImageError as error:
-                message = _input_error_line(path, error)
-                tqdm.write(f"error: {message}", file=sys.stderr)
-                errors.append(message)
-                bar.update(1)
-        if not prepared:
-            continue
-        faces = pipe.generate_prepared(prepared, keep_size=args.keep_size, batch_size=args.batch_size)
-        for path, item, face in zip(chunk, prepared, faces):
-            stem = path.stem
-            suffix = 2
-            while stem in used_names:  # a.png and a.jpg both given: keep both outputs
-                stem = f"{path.stem}-{suffix}"
-                suffix += 1
-            used_names.add(stem)
-            image = side_by_side(item.greyscale, face) if args.side_by_side else face
-            save_generated(image, args.output / f"{stem}.{args.format}", pipe.model_name, args.format)
-            if args.sheet:
-                sheet_rows.append(image if args.side_by_side else side_by_side(item.greyscale, face))
-            written += 1
+    with _progress(len(files), args.quiet, "image") as bar:
+        results = pipe.run((f.path for f in files), keep_size=args.keep_size, batch_size=args.batch_size)
+        for item, result in zip(files, results):
             bar.update(1)
-    bar.close()
-    if args.sheet and sheet_rows:
-        save_generated(contact_sheet(sheet_rows), args.sheet, pipe.model_name, "png")
-        print(f"sheet: {args.sheet}", file=sys.stderr)
+            try:
+                if result.error is not None:
+                    raise result.error
+                target, renamed = folder.target(item)
+                image = side_by_side(result.prepared.greyscale, result.face) if args.side_by_side else result.face
+                _write(lambda: save_generated(image, target, pipe.model_name, args.format), target)
+            except (OutputError, InputImageError) as error:
+                message = _input_error_line(item.path, error)
+                bar.write(f"error: {message}", file=sys.stderr)
+                errors.append(message)
+                continue
+            if renamed:
+                bar.write(f"note: {item.path} -> {target} (the name was taken by another input)", file=sys.stderr)
+            if args.sheet:
+                sheet_cells.append(image if args.side_by_side else side_by_side(result.prepared.greyscale, result.face))
+                sheet_labels.append(str(item.relative))
+            written += 1
+    if args.sheet and sheet_cells:
+        try:
+            _write(lambda: save_generated(contact_sheet(sheet_cells, sheet_labels), args.sheet, pipe.model_name),
+                   args.sheet)
+            print(f"sheet: {args.sheet}", file=sys.stderr)
+        except OutputError as error:
+            print(f"error: {error}", file=sys.stderr)
+            errors.append(str(error))
     print(f"wrote {written} face(s) to {args.output}" + (f"; {len(errors)} input(s) failed" if errors else ""),
           file=sys.stderr)
     return 1 if errors else 0
@@ -172,8 +187,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         systems.append(lambda folder=folder: load_generated(Path(folder), evalset))
     command = "sketch2face " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if args.record_command else None
     try:
-        report = evaluate(evalset, systems, args.output, with_fid=not args.no_fid,
-                          with_identity=not args.no_identity, progress=not args.quiet, command=command)
+        evaluate(evalset, systems, args.output, with_fid=not args.no_fid,
+                 with_identity=not args.no_identity, progress=not args.quiet, command=command)
     except (DatasetError, MetricUnavailableError) as error:
         print(f"sketch2face evaluate: {error}", file=sys.stderr)
         return 2
@@ -186,10 +201,10 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
     import warnings
 
     from PIL import Image
-    from tqdm import tqdm
 
     from .data.sketch import STYLE_ALIASES, STYLES, synthesize_sketch
-    from .data.transforms import InputImageError, load_image, to_rgb
+    from .data.transforms import load_image, to_rgb
+    from .outputs import OutputError, OutputFolder, save_image
 
     reverse = None
     if args.model:
@@ -203,41 +218,58 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
         except ValueError as error:
             print(f"sketch2face sketchify: {error}", file=sys.stderr)
             return 2
+        description = f"AI-generated sketch made by sketch2face from a photo (model: {reverse.model_name}" + \
+            (f", style {args.style})" if args.style else ")")
     else:
         args.style = args.style or "line"
         if args.style not in (*STYLES, *STYLE_ALIASES):
             print(f"sketch2face sketchify: unknown style {args.style!r}; choose one of {', '.join([*STYLES, *STYLE_ALIASES])} "
                   "(or a trained model's style with --model)", file=sys.stderr)
             return 2
-    paths, errors = expand_inputs(args.inputs)
-    for line in errors:
-        print(f"error: {line}", file=sys.stderr)
-    args.output.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for index, path in enumerate(tqdm(paths, unit="image", disable=args.quiet)):
-        try:
-            if args.align:
-                from .data.align import align_face
+        if STYLE_ALIASES.get(args.style, args.style) == "hed":
+            from .data.hed import HEDUnavailableError, check_available
 
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    photo = align_face(path, kind="photo").image
-                for warning in caught:
-                    tqdm.write(f"warning: {warning.message}", file=sys.stderr)
-            else:
-                photo = to_rgb(load_image(path))
-        except InputImageError as error:
-            message = _input_error_line(path, error)
-            tqdm.write(f"error: {message}", file=sys.stderr)
-            errors.append(message)
-            continue
-        if reverse is not None:
-            sketch_image = reverse(photo, keep_size=True, style=args.style)
-        else:
-            seed = None if args.seed is None else args.seed + index
-            sketch_image = Image.fromarray(synthesize_sketch(photo, args.style, seed=seed))
-        sketch_image.save(args.output / f"{path.stem}.png")
-        written += 1
+            try:
+                check_available()
+            except HEDUnavailableError as error:
+                print(f"sketch2face sketchify: {error}", file=sys.stderr)
+                return 2
+        description = f"Synthetic sketch (style {args.style}) made by sketch2face from a photo"
+    found = _batch_inputs("sketchify", args)
+    if isinstance(found, int):
+        return found
+    files, errors = found
+    folder = OutputFolder(args.output, "png", files)
+    written = 0
+    with _progress(len(files), args.quiet, "image") as bar:
+        for index, item in enumerate(files):
+            bar.update(1)
+            try:
+                if args.align:
+                    from .data.align import align_face
+
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        photo = align_face(item.path, kind="photo").image
+                    for warning in caught:
+                        bar.write(f"warning: {item.path}: {warning.message}", file=sys.stderr)
+                else:
+                    photo = to_rgb(load_image(item.path))
+                target, renamed = folder.target(item)
+                if reverse is not None:
+                    sketch_image = reverse(photo, keep_size=True, style=args.style)
+                else:
+                    seed = None if args.seed is None else args.seed + index
+                    sketch_image = Image.fromarray(synthesize_sketch(photo, args.style, seed=seed))
+                _write(lambda: save_image(sketch_image, target, description), target)
+            except (InputImageError, OutputError) as error:
+                message = _input_error_line(item.path, error)
+                bar.write(f"error: {message}", file=sys.stderr)
+                errors.append(message)
+                continue
+            if renamed:
+                bar.write(f"note: {item.path} -> {target} (the name was taken by another input)", file=sys.stderr)
+            written += 1
     kind = args.style
     if reverse is not None:
         kind = f"model {reverse.model_name}" + (f", style {args.style}" if args.style else "")
@@ -303,13 +335,15 @@ def _cmd_identify(args: argparse.Namespace) -> int:
     from .errors import MetricUnavailableError
     from .identify import build_index, format_matches, identify, match_sheet
     from .io import ModelNotFoundError
-    from .pipeline import SketchToFacePipeline, save_generated
+    from .outputs import save_generated
+    from .pipeline import SketchToFacePipeline
 
     if args.top < 1:
         print("sketch2face identify: --top must be at least 1", file=sys.stderr)
         return 2
     try:
         pipe = SketchToFacePipeline(args.model, backend=args.backend, precision=args.precision)
+        pipe.preprocess(args.sketch)  # an unreadable or blank sketch fails now, not after indexing the gallery
         index, report = build_index(args.gallery, args.index, progress=not args.quiet, workers=args.workers)
         print(f"gallery: {len(index)} photo(s) ({report.reused} from the index, {report.embedded} embedded now, "
               f"{report.removed} removed, {report.unreadable} unreadable)", file=sys.stderr)
@@ -329,38 +363,52 @@ def _cmd_identify(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .data.transforms import InputImageError
-    from .io import ModelNotFoundError, load_pretrained, read_release_config, resolve_model_dir
+    import importlib.util
 
-    try:
-        from .export import INT8_FILE, ONNX_FILE, ExportError, calibration_batches, export_onnx, quantize_int8
-        model_dir = resolve_model_dir(args.model)
-        resolution = int(read_release_config(model_dir).get("metadata", {}).get("training", {}).get("image_size", 256))
-        model = load_pretrained(model_dir)
-    except ImportError as error:
-        print(f"sketch2face export: needs PyTorch and onnx: pip install 'sketch2face[onnx]' ({error})", file=sys.stderr)
+    from .io import (BUNDLED_DIR, INT8_FILE, ONNX_FILE, ModelNotFoundError, load_pretrained, read_release_config,
+                     resolve_model_dir)
+
+    missing = [m for m in ("torch", "safetensors", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"sketch2face export: needs {', '.join(missing)}: pip install 'sketch2face[onnx]'", file=sys.stderr)
         return 2
+    from .export import ExportError, calibration_batches, export_onnx, quantize_int8
+
+    int8 = args.format == "onnx-int8"
+    if int8 and not args.calibration:
+        print("sketch2face export: onnx-int8 needs --calibration: sketch files or folders like the ones the model "
+              "will see (for example ../shared/data/cufs/train/sketches)", file=sys.stderr)
+        return 2
+    try:
+        model_dir = resolve_model_dir(args.model)
     except ModelNotFoundError as error:
         print(f"sketch2face export: {error}", file=sys.stderr)
         return 2
-    int8 = args.format == "onnx-int8"
     output = args.output or model_dir / (INT8_FILE if int8 else ONNX_FILE)
+    if args.output is None and model_dir.resolve().is_relative_to(BUNDLED_DIR.resolve()):
+        print(f"sketch2face export: {args.model or model_dir.name} is a bundled model; its shipped {output.name} is "
+              "not replaced: give --output", file=sys.stderr)
+        return 2
     try:
+        resolution = int(read_release_config(model_dir).get("metadata", {}).get("training", {}).get("image_size", 256))
+        model = load_pretrained(model_dir)
         if int8:
             calibration = calibration_batches(args.calibration, resolution, args.calibration_count)
             quantize_int8(model, output, calibration, resolution)
         else:
             export_onnx(model, output, resolution, fp16_weights=not args.fp32_weights, tolerance=args.tolerance)
-    except (ExportError, InputImageError) as error:
+    except (ModelNotFoundError, ExportError, InputImageError) as error:
         print(f"sketch2face export: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"sketch2face export: {output}: cannot write ({error.strerror or error})", file=sys.stderr)
         return 1
     print(f"wrote {output} ({Path(output).stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .export import INT8_FILE, ONNX_FILE
-    from .io import DEFAULT_MODEL, bundled_models, read_release_config, resolve_model_dir
+    from .io import DEFAULT_MODEL, INT8_FILE, ONNX_FILE, bundled_models, read_release_config, resolve_model_dir
 
     print("bundled models:")
     for name in bundled_models():
@@ -425,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export", help="export a model to ONNX (fp32 graph) or int8 ONNX for ONNX Runtime",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Writes model.onnx / model.int8.onnx into the release folder unless --output is given.\n"
+        description="Writes model.onnx / model.int8.onnx into the release folder unless --output is given\n"
+                    "(a bundled model's shipped files are never replaced: give --output).\n"
                     "The fp32 export is checked against PyTorch (max abs difference <= --tolerance).\n"
                     "  sketch2face export --model sketch2face-v1 --format onnx\n"
                     "  sketch2face export --model sketch2face-v1 --format onnx-int8 "
@@ -436,8 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="file to write (default: inside the release folder)")
     p.add_argument("--fp32-weights", action="store_true", help="store weights in fp32 (default fp16, computed in fp32)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="parity limit against PyTorch fp32")
-    p.add_argument("--calibration", nargs="+", default=["examples"],
-                   help="sketch files or folders for int8 calibration (default: examples/)")
+    p.add_argument("--calibration", nargs="+",
+                   help="sketch files or folders for int8 calibration (needed for onnx-int8)")
     p.add_argument("--calibration-count", type=int, default=64, help="at most this many calibration sketches")
     p.set_defaults(func=_cmd_export)
 
@@ -469,13 +518,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "  sketch2face generate sketch.png --output faces/\n"
                     "  sketch2face generate sketches/ 'more/*.jpg' --output faces/ --side-by-side --format jpg",
     )
-    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", type=Path, required=True, help="folder for OUTPUT/<input stem>.<format>")
+    p.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or glob patterns")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="folder for OUTPUT/<input's path inside the named folder>.<format>; never over an input")
     p.add_argument("--model", default=None,
                    help="bundled model name or release folder (default: the bundled default model)")
-    p.add_argument("--format", choices=["png", "jpg"], default="png")
+    p.add_argument("--format", choices=["png", "jpg", "jpeg"], default="png")
     p.add_argument("--side-by-side", action="store_true", help="write the sketch beside the face")
-    p.add_argument("--sheet", type=Path, help="also write one contact sheet of all sketch/face pairs (PNG)")
+    p.add_argument("--sheet", type=Path,
+                   help="also write one contact sheet of all sketch/face pairs, in a grid with names (.png or .jpg)")
     p.add_argument("--keep-size", action="store_true",
                    help="resize the face back to the input's frame instead of the model's resolution")
     p.add_argument("--fidelity", type=float, default=1.0,
@@ -525,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "  sketch2face sketchify photos/ --output sketches/ --style pen --align\n"
                     "  sketch2face sketchify face.jpg --output out/ --style xdog --seed 3",
     )
-    p.add_argument("inputs", nargs="+", help="photo files, folders or glob patterns")
+    p.add_argument("inputs", nargs="+", help="photo files, folders (searched recursively) or glob patterns")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--style", default=None,
                    help=f"procedural style ({', '.join([*STYLES, *STYLE_ALIASES])}; default line) or, with "
@@ -586,7 +637,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        # every file is written atomically, so what was written is complete and nothing else exists
+        print(f"sketch2face {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from .io import atomic_write_bytes
 #: ONNX operator set; 17 is the oldest the issue allows and every recent onnxruntime runs it.
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "sketch", "face"
-ONNX_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
 
 
 class ExportError(RuntimeError):
@@ -140,11 +139,12 @@ def calibration_batches(sources: Iterable[str | Path], resolution: int, limit: i
     from .pipeline import preprocess_sketch
 
     files: list[Path] = []
+    sources = list(sources)
     for source in sources:
         source = Path(source)
         files += sorted(list_images(source).values()) if source.is_dir() else [source]
     if not files:
-        raise InputImageError("no calibration sketches found")
+        raise InputImageError(f"no calibration sketches found in {', '.join(map(str, sources))}")
     # spread the picks over the whole folder (CUFS train is sorted by subset)
     picks = [files[i] for i in np.linspace(0, len(files) - 1, min(limit, len(files))).round().astype(int)]
     batches = []

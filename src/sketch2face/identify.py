@@ -189,6 +189,9 @@ class Match:
     path: Path
     distance: float
     """Euclidean distance between 128-d embeddings; dlib's same-person threshold is about 0.6."""
+    face_found: bool = True
+    """False when dlib found no face in the photo (a blank image, a thumbnail): its embedding is of
+    the photo's centre and means little, so such photos rank after every photo with a face."""
 
 
 def gallery_distances(query: np.ndarray, index: GalleryIndex) -> np.ndarray:
@@ -197,11 +200,13 @@ def gallery_distances(query: np.ndarray, index: GalleryIndex) -> np.ndarray:
 
 def rank_gallery(query: np.ndarray, index: GalleryIndex, top: int = 10,
                  distances: np.ndarray | None = None) -> list[Match]:
-    """The ``top`` gallery photos closest to ``query`` (or by precomputed ``distances``)."""
+    """The ``top`` gallery photos closest to ``query`` (or by precomputed ``distances``): photos in
+    which a face was found first, then the others, each group by distance."""
     if distances is None:
         distances = gallery_distances(query, index)
-    order = np.argsort(distances, kind="stable")[:top]
-    return [Match(r + 1, index.root / index.paths[i], float(distances[i])) for r, i in enumerate(order)]
+    order = np.lexsort((distances, ~index.detected))[:top]
+    return [Match(r + 1, index.root / index.paths[i], float(distances[i]), bool(index.detected[i]))
+            for r, i in enumerate(order)]
 
 
 @dataclass
@@ -257,5 +262,6 @@ def match_sheet(sketch: ImageInput, result: IdentifyResult, thumb: int = 160) ->
 
 def format_matches(matches: Sequence[Match]) -> str:
     lines = ["rank  distance  photo"]
-    lines += [f"{m.rank:>4}  {m.distance:8.4f}  {m.path}" for m in matches]
+    lines += [f"{m.rank:>4}  {m.distance:8.4f}  {m.path}" + ("" if m.face_found else "  (no face found in this photo)")
+              for m in matches]
     return "\n".join(lines)

@@ -54,7 +54,10 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         raise
 
 
+#: The files of a release folder: the config and fp16 weights every release has, the discriminator
+#: a long run continues from (not installed), and the ONNX graphs the light install runs.
 DISCRIMINATOR_FILE = "discriminator.safetensors"
+ONNX_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
 
 
 def save_pretrained(model: nn.Module, directory: str | Path, dtype: torch.dtype | None = None,

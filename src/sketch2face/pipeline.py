@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
-from .backends import OnnxBackend, TorchBackend, choose_backend, onnx_file
+from .backends import BackendUnavailableError, OnnxBackend, TorchBackend, choose_backend, onnx_file
 from .data.datasets import style_planes
 from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
@@ -146,6 +146,29 @@ def release_routes(model) -> dict[str, str] | None:
     return routes
 
 
+@dataclass
+class SketchResult:
+    """What became of one input of ``SketchToFacePipeline.run``: the face and the sketch as the model
+    saw it, or the error that stopped it."""
+
+    source: ImageInput
+    face: Image.Image | None = None
+    prepared: PreparedSketch | None = None
+    error: InputImageError | None = None
+
+
+def runs_here(model) -> bool:
+    """Whether a release (or both models of a routed one) can run with what is installed: the light
+    install without PyTorch runs only releases that ship ONNX files."""
+    routes = release_routes(model)
+    try:
+        for name in routes.values() if routes else [model]:
+            choose_backend(resolve_model_dir(name))
+    except BackendUnavailableError:
+        return False
+    return True
+
+
 class _ModelRunner:
     """Loads a generator (bundled name, release folder or module) behind an inference backend."""
 
@@ -174,10 +197,6 @@ class _ModelRunner:
         self.precision = self.backend.precision
         self.resolution = int(self.metadata.get("training", {}).get("image_size", 256))
         self.direction = self.metadata.get("training", {}).get("direction", "sketch_to_photo")
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | Path | None = None, **kwargs):
-        return cls(name_or_path, **kwargs)
 
     @property
     def backend_name(self) -> str:
@@ -251,12 +270,45 @@ class SketchToFacePipeline(_ModelRunner):
 
     def __call__(self, images: ImageInput | Sequence[ImageInput], keep_size: bool = False,
                  batch_size: int = 8) -> Image.Image | list[Image.Image]:
-        """Generate one face per sketch. A single input gives one image, a list gives a list."""
+        """Generate one face per sketch. A single input gives one image, a list gives a list.
+
+        Raises:
+            InputImageError: the first input that cannot be read or is blank (``run`` goes on instead).
+        """
         single = not isinstance(images, (list, tuple))
-        items = [images] if single else list(images)
-        prepared = [self.preprocess(item) for item in items]
-        faces = self.generate_prepared(prepared, keep_size=keep_size, batch_size=batch_size)
+        faces = []
+        for result in self.run([images] if single else images, keep_size=keep_size, batch_size=batch_size):
+            if result.error is not None:
+                raise result.error
+            faces.append(result.face)
         return faces[0] if single else faces
+
+    def run(self, images: Iterable[ImageInput], keep_size: bool = False, batch_size: int = 8,
+            fidelity: float | None = None, align: bool | None = None) -> Iterator[SketchResult]:
+        """Yield one ``SketchResult`` per input, in order, ``batch_size`` inputs per generator call: the
+        one inference loop of the CLI, evaluation, the web app and the benchmarks. An input that cannot
+        be read, or is blank, yields its error and the others go on."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        pending: list[SketchResult] = []
+
+        def flush() -> list[SketchResult]:
+            ready = [r for r in pending if r.error is None]
+            faces = self.generate_prepared([r.prepared for r in ready], keep_size, batch_size)
+            for result, face in zip(ready, faces):
+                result.face = face
+            return pending[:]
+
+        for image in images:
+            try:
+                pending.append(SketchResult(image, prepared=self.preprocess(image, fidelity, align)))
+            except InputImageError as error:
+                pending.append(SketchResult(image, error=error))
+            if len(pending) == batch_size:
+                yield from flush()
+                pending.clear()
+        if pending:
+            yield from flush()
 
     def generate_prepared(self, prepared: Sequence[PreparedSketch], keep_size: bool = False,
                           batch_size: int = 8) -> list[Image.Image]:
@@ -316,50 +368,3 @@ class PhotoToSketchPipeline(_ModelRunner):
         if keep_size:
             sketch = crop_to_frame(sketch, frame)
         return Image.fromarray(sketch, "L")
-
-
-def side_by_side(sketch: np.ndarray | Image.Image, face: Image.Image, gap: int = 8) -> Image.Image:
-    """Sketch (left) and face (right) at the face's height on a white sheet."""
-    sketch_img = sketch if isinstance(sketch, Image.Image) else Image.fromarray(sketch)
-    sketch_img = sketch_img.convert("RGB")
-    height = face.height
-    width = max(1, round(sketch_img.width * height / sketch_img.height))
-    sketch_img = sketch_img.resize((width, height), Image.Resampling.LANCZOS)
-    sheet = Image.new("RGB", (width + gap + face.width, height), "white")
-    sheet.paste(sketch_img, (0, 0))
-    sheet.paste(face, (width + gap, 0))
-    return sheet
-
-
-def contact_sheet(rows: Sequence[Image.Image], gap: int = 8) -> Image.Image:
-    """Stack images vertically on a white sheet (e.g. side-by-side pairs)."""
-    width = max(r.width for r in rows)
-    sheet = Image.new("RGB", (width, sum(r.height for r in rows) + gap * (len(rows) - 1)), "white")
-    y = 0
-    for row in rows:
-        sheet.paste(row, (0, y))
-        y += row.height + gap
-    return sheet
-
-
-def save_generated(image: Image.Image, path, model_name: str, fmt: str = "png"):
-    """Save (to a path or a binary file object) with provenance metadata saying the image is
-    AI-generated by sketch2face and by which model."""
-    from PIL import PngImagePlugin
-
-    if isinstance(path, (str, Path)):
-        path = Path(path)
-    note = f"AI-generated by sketch2face from a sketch (model: {model_name}). Not a photograph."
-    if fmt == "png":
-        info = PngImagePlugin.PngInfo()
-        info.add_text("Software", "sketch2face")
-        info.add_text("Description", note)
-        image.save(path, format="PNG", pnginfo=info)
-    elif fmt in ("jpg", "jpeg"):
-        exif = Image.Exif()
-        exif[0x0131] = "sketch2face"  # Software
-        exif[0x010E] = note  # ImageDescription
-        image.save(path, format="JPEG", quality=95, exif=exif)
-    else:
-        raise ValueError(f"unknown output format {fmt!r}; choose png or jpg")
-    return path

@@ -105,7 +105,8 @@ def measure_template(folder: str, size: int = CANONICAL_SIZE) -> tuple[np.ndarra
     """Mean landmarks of the photos in ``folder`` after pad-to-square and resize to ``size``."""
     from pathlib import Path
 
-    from .datasets import IMAGE_SUFFIXES, prepare_photo
+    from .datasets import prepare_photo
+    from .transforms import IMAGE_SUFFIXES
 
     points, total = [], 0
     for path in sorted(Path(folder).iterdir()):

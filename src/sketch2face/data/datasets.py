@@ -8,9 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .transforms import InputImageError, load_image, pad_to_square, resize, to_grayscale, to_rgb
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+from .transforms import IMAGE_SUFFIXES, InputImageError, load_image, pad_to_square, resize, to_grayscale, to_rgb
 
 
 class DatasetError(ValueError):

@@ -36,6 +36,14 @@ def weights_path() -> Path:
     return path
 
 
+def check_available() -> None:
+    """Raise ``HEDUnavailableError`` (one line saying what to install) unless the hed style can run."""
+    weights_path()
+    for module, extra in (("h5py", "h5py"), ("torch", "'sketch2face[torch]'")):
+        if importlib.util.find_spec(module) is None:
+            raise HEDUnavailableError(f"the hed style needs {module}: pip install {extra}")
+
+
 def _build_network():
     import torch
     from torch import nn

@@ -16,6 +16,8 @@ ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 #: Largest image we agree to decode (pixels). Larger files are refused before decoding, which also
 #: stops decompression bombs; 50 MP covers any scanned sketch.
 MAX_INPUT_PIXELS = 50_000_000
+#: File suffixes read as images when a folder is named.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 PAPER_WHITE = 255
 
 

@@ -2,6 +2,7 @@
 thin and call ``SketchToFacePipeline`` (in a worker thread, one inference at a time)."""
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from contextlib import asynccontextmanager
@@ -91,14 +92,19 @@ class ModelStore:
                 self._pipelines[name] = SketchToFacePipeline(name)
             return self._pipelines[name]
 
-    def names(self) -> list[str]:
-        """The default and every bundled sketch -> photo model (reverse models are for `sketchify`)."""
+    @functools.cached_property
+    def _runnable(self) -> list[str]:
         from ..io import bundled_models, read_release_config
+        from ..pipeline import runs_here
 
-        names = [n for n in bundled_models()
-                 if read_release_config(n).get("metadata", {}).get("training", {}).get("direction",
-                                                                                         "sketch_to_photo")
-                 == "sketch_to_photo"]
+        return [n for n in bundled_models()
+                if read_release_config(n).get("metadata", {}).get("training", {}).get("direction", "sketch_to_photo")
+                == "sketch_to_photo" and runs_here(n)]
+
+    def names(self) -> list[str]:
+        """The default and every bundled sketch -> photo model that runs with what is installed (the
+        light install has no PyTorch; reverse models are for `sketchify`)."""
+        names = self._runnable
         return names if self.default in names else [self.default, *names]
 
 

@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from ..data.transforms import InputImageError, load_image, to_grayscale
+from ..data.transforms import InputImageError
+from ..backends import BackendUnavailableError
 from ..io import ModelNotFoundError, atomic_write_bytes
 from .db import HistoryItem, LoginSession, User, utcnow
 from .security import hash_password, new_token, token_digest, verify_password
@@ -91,7 +92,7 @@ def _watermark(image: Image.Image) -> Image.Image:
 
 
 def _encode(image: Image.Image, fmt: str, model_name: str) -> bytes:
-    from ..pipeline import save_generated
+    from ..outputs import save_generated
 
     buffer = io.BytesIO()
     save_generated(image, buffer, model_name, "jpg" if fmt == "jpeg" else "png")
@@ -160,15 +161,15 @@ async def generate(request: Request) -> Response:
         raise HTTPException(422, f"unknown model {model_name!r}; choose from {store.names()}")
     try:
         pipe = await run_in_threadpool(store.get, model_name)
-    except ModelNotFoundError as error:
+    except (ModelNotFoundError, BackendUnavailableError) as error:
         raise HTTPException(422, str(error)) from None
 
     def run() -> tuple[Image.Image, Image.Image]:
-        sketch_image = load_image(data)
-        prepared = pipe.preprocess(sketch_image, fidelity=fidelity, align=align)
         with store.inference_lock:
-            face = pipe.generate_prepared([prepared])[0]
-        return Image.fromarray(prepared.greyscale), face
+            result = next(pipe.run([data], fidelity=fidelity, align=align))
+        if result.error is not None:
+            raise result.error
+        return Image.fromarray(result.prepared.greyscale), result.face
 
     try:
         sketch, face = await run_in_threadpool(run)
