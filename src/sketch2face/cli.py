@@ -49,10 +49,10 @@ def _input_error_line(path: Path, error: Exception) -> str:
 
 
 def _progress(total: int, quiet: bool, unit: str):
-    """A progress bar on a terminal only: redirected logs get the summary lines, not bar redraws."""
+    """A progress bar (``main`` makes every command quiet when stderr is not a terminal)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, disable=quiet or not total or not sys.stderr.isatty())
+    return tqdm(total=total, unit=unit, disable=quiet or not total)
 
 
 def _write(save, path: Path) -> None:
@@ -494,9 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a generator on paired sketch/photo folders",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a conditional GAN. Examples:\n"
-                    "  sketch2face train --config configs/pix2pix_cufs.yaml\n"
-                    "  sketch2face train --config configs/pix2pix_cufs.yaml --set train.lr=1e-4 --max-minutes 30\n"
-                    "  sketch2face train --resume runs/00003-pix2pix-cufs",
+                    "  sketch2face train --config configs/sketch2face_v1.yaml          # the default's portrait model\n"
+                    "  sketch2face train --config configs/sketch2face_v1.yaml --set train.lr=1e-4 --max-minutes 30\n"
+                    "  sketch2face train --resume runs/00003-sketch2face-v1",
     )
     p.add_argument("--config", type=Path, help="YAML recipe (see configs/); defaults apply where silent")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -637,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "quiet") and not sys.stderr.isatty():
+        args.quiet = True  # progress bars only on a terminal: redirected logs get the summary lines
     try:
         return args.func(args)
     except KeyboardInterrupt:
