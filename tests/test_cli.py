@@ -1,24 +1,28 @@
 import subprocess
 import sys
 
+from pathlib import Path
+
+import pytest
 from PIL import Image
 
 from sketch2face.cli import main
 
 
 def test_help_lists_subcommands(capsys):
-    try:
+    with pytest.raises(SystemExit) as exit:
         main(["--help"])
-    except SystemExit as exit:
-        assert exit.code == 0
+    assert exit.value.code == 0
     out = capsys.readouterr().out
     for command in ("train", "generate", "models"):
         assert command in out
 
 
 def test_console_script_runs():
-    result = subprocess.run([sys.executable, "-m", "sketch2face.cli", "generate", "--help"],
-                            capture_output=True, text=True, check=True)
+    """The installed `sketch2face` entry point (beside this Python), not `python -m`."""
+    script = Path(sys.executable).parent / "sketch2face"
+    assert script.is_file(), "the console script is not installed"
+    result = subprocess.run([str(script), "generate", "--help"], capture_output=True, text=True, check=True)
     assert "--side-by-side" in result.stdout
 
 

@@ -10,7 +10,13 @@ import torch
 from sketch2face.config import load_config
 from sketch2face.train import train
 
-RECIPES = sorted(Path("configs").glob("*.yaml"))
+from conftest import ROOT
+
+RECIPES = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def test_the_recipes_are_found():
+    assert len(RECIPES) >= 10 and ROOT / "configs" / "sketch2face_freehand_v2.yaml" in RECIPES
 TINY = {"unet": "unet-tiny", "unet-res": "unet-res-tiny", "unet-bilstm": "unet-bilstm-tiny",
         "csi-resnet": "csi-resnet-tiny", "patchgan": "patchgan-tiny", "patchgan-ms": "patchgan-ms-tiny"}
 
@@ -27,7 +33,7 @@ def test_recipe_trains_two_steps_when_shrunk(recipe, paired_folder, tmp_path):
         f"model.generator={tiny_generator}", f"model.generator_config={channels}",
         # the bundled teacher / starting weights do not fit a tiny model; both are tested in test_smoke_train
         "model.init_from=null", "train.teacher=null", "train.lambda_distill=0", "data.weights=null",
-        "data.pixel_loss_weights=null",
+        "data.pixel_loss_weights=null", "data.pixel_loss_pool=null", "data.perceptual_loss_weights=null",
         f"model.discriminator={tiny_discriminator}", "model.discriminator_config={}",
         f"data.train=[{paired_folder}]", "data.image_size=32", "train.batch_size=2", "train.max_steps=2",
         f"output_dir={tmp_path}", "train.eval_every=2", "train.checkpoint_every=2",
@@ -78,7 +84,12 @@ def test_time_budget_and_sigterm_end_with_a_checkpoint(paired_folder, tmp_path):
 def test_two_process_data_parallel_training(paired_folder, tmp_path):
     """torchrun with 2 gloo processes on a tiny model: one run folder, identical step count."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+    import socket
+
+    with socket.socket() as probe:  # a free port, not a fixed one another job may hold
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
                "-m", "sketch2face.cli", "train", "--config", "configs/smoke.yaml", "-q",
                "--set", f"data.train=[{paired_folder}]", "--output-dir", str(tmp_path / "runs"),
                "--set", "train.max_steps=3"]
@@ -115,7 +126,6 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(paired_folder
     saved = torch.load(checkpoint, weights_only=True)  # whole, not half-written
     assert saved["step"] % 3 == 0 and saved["step"] >= 3
     run_dir = checkpoint.parent.parent
-    assert not list(checkpoint.parent.glob("*.tmp"))  # no temporary file left masquerading as a checkpoint
 
     target = saved["step"] + 2
     result = subprocess.run([sys.executable, "-m", "sketch2face.cli", "train", "--resume", str(run_dir), "-q",
@@ -124,3 +134,29 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(paired_folder
     resumed = torch.load(checkpoint, weights_only=True)
     assert resumed["step"] == target
     assert "resumed from" in (run_dir / "log.txt").read_text()
+
+
+def test_learning_rate_decays_linearly_over_the_second_half_of_the_steps(paired_folder, tmp_path):
+    from sketch2face.train import lr_factor
+
+    assert [lr_factor(p, 0.5) for p in (0.0, 0.5, 0.75, 1.0)] == [1.0, 1.0, 0.5, 0.0]
+    assert lr_factor(0.9, 1.0) == 1.0  # decay_start 1: constant (a part of a longer run)
+    config = load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={tmp_path}",
+                                                 "train.max_steps=4", "train.lr=1e-3", "train.lr_decay_start=0.5"])
+    state = torch.load(train(config, progress=False) / "checkpoints" / "last.pt", weights_only=True)
+    # the last step (index 3 of 4) ran at 1e-3 * lr_factor(3/4, 0.5)
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+
+
+def test_time_budget_ends_the_run_and_anneals_the_learning_rate(paired_folder, tmp_path):
+    """train.max_minutes stops a run whose step count is far away, and the learning rate has decayed
+    (over the second half of the budget) to near zero by then."""
+    budget_minutes = 0.04
+    config = load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={tmp_path}",
+                                                 "train.max_steps=1000000", f"train.max_minutes={budget_minutes}",
+                                                 "train.lr=1e-3", "train.eval_every=1000000"])
+    state = torch.load(train(config, progress=False) / "checkpoints" / "last.pt", weights_only=True)
+    assert 0 < state["step"] < 1000000
+    assert budget_minutes * 60 <= state["elapsed_seconds"] < budget_minutes * 60 + 5
+    assert state["opt_g"]["param_groups"][0]["lr"] < 0.25e-3

@@ -161,3 +161,35 @@ def test_generate_fidelity_and_align_fields(client, sketch_png):
         response = client.post("/api/generate", files={"image": ("s.png", sketch_png, "image/png")},
                                data={"fidelity": bad})
         assert response.status_code == 422 and "fidelity" in response.json()["error"]
+
+
+def test_the_web_limit_is_the_apps_own_and_the_cli_keeps_50_megapixels(client, tmp_path):
+    """The app refuses over 1 MP (its setting) without lowering the 50 MP limit of everything else
+    in the process; a 50.4 MP file is refused by the library, by its header, before decoding."""
+    from sketch2face.data import transforms
+    from sketch2face.data.transforms import InputImageError, load_image
+
+    assert transforms.MAX_INPUT_PIXELS == 50_000_000
+    load_image(png_bytes(np.full((1500, 1000), 255, np.uint8)))  # 1.5 MP: fine outside the app
+    over = tmp_path / "over.png"
+    Image.new("1", (7100, 7100), 1).save(over)
+    with pytest.raises(InputImageError, match="50 megapixel limit"):
+        load_image(over)
+
+
+def test_a_chunked_upload_over_the_limit_is_413(client, sketch_png):
+    """No Content-Length (a streamed body): the limit is met while receiving, and answered 413."""
+    boundary = "sketchboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"s.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode()
+
+    def chunks():
+        yield head
+        for _ in range(10):
+            yield b"x" * 50_000
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = client.post("/api/generate", content=chunks(),
+                           headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 413, response.text
+    assert "over the 195 KB limit" in response.json()["error"]

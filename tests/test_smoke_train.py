@@ -36,6 +36,48 @@ def test_train_checkpoint_resume_and_generate(paired_folder, tmp_path, sketch_fi
                  "--output", str(tmp_path / "faces"), "-q"]) == 0
 
 
+def test_stopped_and_resumed_run_is_bit_identical_with_a_decaying_schedule(paired_folder, tmp_path, monkeypatch):
+    """SIGTERM after step 4 of a 6-step run whose learning rate decays over its second half (as every
+    shipped recipe's does, by steps here), then --resume: the generator, the EMA generator and the
+    released weights equal those of the uninterrupted run, bit for bit."""
+    import os
+    import signal
+
+    from safetensors.torch import load_file
+
+    import sketch2face.train as training
+
+    def config(out):
+        return load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={out}",
+                                                   "train.max_steps=6", "train.lr_decay_start=0.5",
+                                                   "train.eval_every=3", "train.keep=last"])
+
+    straight = train(config(tmp_path / "a"), progress=False)
+    steps, real_step = [], training.gan_step
+
+    def step_then_stop(*args, **kwargs):
+        result = real_step(*args, **kwargs)
+        steps.append(1)
+        if len(steps) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled by the loop: it checkpoints and returns
+        return result
+
+    monkeypatch.setattr(training, "gan_step", step_then_stop)
+    stopped = train(config(tmp_path / "b"), progress=False)
+    monkeypatch.undo()
+    assert torch.load(stopped / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
+    resumed = train(config(tmp_path / "b"), resume=stopped, progress=False)
+    a = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(resumed / "checkpoints" / "last.pt", weights_only=True)
+    assert b["step"] == 6
+    for part in ("generator", "ema", "discriminator"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), (part, key)
+    released_a = load_file(str(straight / "release" / "model.safetensors"))
+    released_b = load_file(str(resumed / "release" / "model.safetensors"))
+    assert all(torch.equal(released_a[k], released_b[k]) for k in released_a)
+
+
 def test_cli_train_dry_run_prints_resolved_config(capsys):
     assert main(["train", "--config", "configs/pix2pix_cufs.yaml", "--set", "train.lr=1e-4", "-n"]) == 0
     assert '"lr": 0.0001' in capsys.readouterr().out
@@ -81,14 +123,17 @@ def test_direction_and_channels_must_agree(paired_folder, tmp_path):
 def test_fine_tuning_starts_from_a_release(paired_folder, tmp_path):
     from sketch2face.io import load_pretrained
 
-    base = train(tiny_config(paired_folder, tmp_path / "base", 2), progress=False)
+    # the base run starts from another seed: a fine-tune that ignored init_from would start from
+    # seed 0's random weights, which differ from the base release by far more than the tolerance
+    base = train(load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={tmp_path / 'base'}",
+                                                     "train.max_steps=2", "train.seed=1"]), progress=False)
     config = load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={tmp_path / 'ft'}",
                                                  f"model.init_from={base / 'release'}", "train.max_steps=1",
                                                  "train.lr=1e-12", "train.ema_decay=0"])
     tuned = train(config, progress=False)
     before, after = load_pretrained(base / "release").state_dict(), load_pretrained(tuned / "release").state_dict()
-    key = next(k for k in before if k.endswith("weight"))
-    assert torch.allclose(before[key], after[key], atol=1e-3)  # a near-zero learning rate keeps the start
+    for key in (k for k in before if k.endswith("weight")):
+        assert torch.allclose(before[key], after[key], atol=1e-5), key  # a near-zero learning rate keeps the start
 
 
 def test_distillation_from_a_teacher(paired_folder, tmp_path):

@@ -35,7 +35,7 @@ def _describe(source: ImageInput) -> str:
     return f"<{type(source).__name__}>"
 
 
-def load_image(source: ImageInput) -> Image.Image:
+def load_image(source: ImageInput, max_pixels: int | None = None) -> Image.Image:
     """Open a path, encoded bytes, PIL image or NumPy array as a fully decoded PIL image.
 
     Raises:
@@ -56,10 +56,11 @@ def load_image(source: ImageInput) -> Image.Image:
             handle = path.open("rb")
         with handle:
             image = Image.open(handle)
-            if image.width * image.height > MAX_INPUT_PIXELS:
+            limit = MAX_INPUT_PIXELS if max_pixels is None else max_pixels
+            if image.width * image.height > limit:
                 raise InputImageError(
                     f"{name}: image is {image.width}x{image.height}, more than the "
-                    f"{MAX_INPUT_PIXELS // 1_000_000} megapixel limit"
+                    f"{limit / 1_000_000:g} megapixel limit"
                 )
             image.load()  # decode now so a truncated file fails here, not later
             image = ImageOps.exif_transpose(image)

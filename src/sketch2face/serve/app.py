@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .security import BodyTooLarge, readable_size
+
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -34,10 +36,6 @@ class ServeSettings:
     login_attempts_per_minute: int = 5
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class LimitBodySize:
     """ASGI middleware: refuse request bodies over the limit, by Content-Length or while streaming,
     before any of it is parsed or stored."""
@@ -50,7 +48,7 @@ class LimitBodySize:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        too_large = JSONResponse({"error": f"request body over the {self.max_bytes // (1024 * 1024)} MB limit"},
+        too_large = JSONResponse({"error": f"request body over the {readable_size(self.max_bytes)} limit"},
                                  status_code=413)
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await too_large(scope, receive, send)
@@ -110,7 +108,6 @@ class ModelStore:
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """Build the app; the model and database are opened in the lifespan."""
-    from ..data import transforms
     from .db import make_session_factory
     from .routes import router
     from .security import RateLimiter
@@ -129,7 +126,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         app.state.models = ModelStore(settings.model)
         app.state.models.get(None)  # load the default model once, before the first request
         app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute, 60.0)
-        transforms.MAX_INPUT_PIXELS = min(transforms.MAX_INPUT_PIXELS, settings.max_pixels)
         yield
         engine.dispose()
 

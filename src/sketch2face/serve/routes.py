@@ -17,11 +17,11 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from ..data.transforms import InputImageError
+from ..data.transforms import InputImageError, load_image
 from ..backends import BackendUnavailableError
 from ..io import ModelNotFoundError, atomic_write_bytes
 from .db import HistoryItem, LoginSession, User, utcnow
-from .security import hash_password, new_token, token_digest, verify_password
+from .security import BodyTooLarge, hash_password, new_token, token_digest, verify_password
 
 router = APIRouter()
 SESSION_COOKIE = "sketch2face_session"
@@ -105,6 +105,8 @@ async def _read_generate_request(request: Request) -> tuple[bytes, dict[str, str
     if content_type == "multipart/form-data":
         try:
             form = await request.form(max_files=1, max_fields=10)
+        except BodyTooLarge:  # the upload limit, met while streaming a body of unknown length: a 413
+            raise
         except Exception as error:  # malformed multipart bodies raise parser-specific errors
             raise HTTPException(400, f"malformed multipart form: {error}") from None
         upload = form.get("image")
@@ -165,8 +167,9 @@ async def generate(request: Request) -> Response:
         raise HTTPException(422, str(error)) from None
 
     def run() -> tuple[Image.Image, Image.Image]:
+        sketch_image = load_image(data, max_pixels=request.app.state.settings.max_pixels)
         with store.inference_lock:
-            result = next(pipe.run([data], fidelity=fidelity, align=align))
+            result = next(pipe.run([sketch_image], fidelity=fidelity, align=align))
         if result.error is not None:
             raise result.error
         return Image.fromarray(result.prepared.greyscale), result.face

@@ -10,6 +10,18 @@ from collections import defaultdict, deque
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+class BodyTooLarge(Exception):
+    """A request body grew past the upload limit while it was being received."""
+
+
+def readable_size(n_bytes: int) -> str:
+    """1536 -> "1.5 KB", 10485760 -> "10 MB" (binary units, as the limits are set)."""
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.3g} {unit}"
+    return f"{n_bytes} bytes"
+
+
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
 
 
