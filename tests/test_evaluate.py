@@ -63,6 +63,41 @@ def test_fid_of_a_set_with_itself_is_about_zero_and_kid_too():
     assert kid_from_features(features, features, subsets=5)[0] < 0.1 * kid_from_features(features, shifted, subsets=5)[0]
 
 
+def test_fid_and_kid_agree_with_independent_computations():
+    """FID: for b = 2a + 3, the Frechet distance has a closed form, |mean(a) + 3|^2 + trace(cov(a)),
+    with no matrix square root. KID: with subsets as large as the sets, every subset is the whole set,
+    so the estimate equals the unbiased MMD^2 written out pair by pair."""
+    from sketch2face.fid import fid_from_features, kid_from_features
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(40, 6)) * rng.uniform(0.5, 2.0, size=6)
+    expected = float(((a.mean(0) + 3) ** 2).sum() + np.trace(np.cov(a, rowvar=False)))
+    assert fid_from_features(a, 2 * a + 3) == pytest.approx(expected, rel=1e-6)
+
+    x, y = a[:12], rng.normal(0.5, 1.0, size=(12, 6))
+
+    def k(u, v):
+        return (float(u @ v) / 6 + 1) ** 3
+
+    n = len(x)
+    within = sum(k(x[i], x[j]) + k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    across = sum(k(x[i], y[j]) for i in range(n) for j in range(n)) / (n * n)
+    mean, std = kid_from_features(x, y, subsets=3, subset_size=100)
+    assert mean == pytest.approx(within - 2 * across, rel=1e-9) and std == pytest.approx(0.0, abs=1e-9)
+
+
+def test_inception_preprocessing_is_pinned():
+    """Features of two known images (values from this network and preprocessing, 2026-12-02): a change
+    of resize, scaling or weights shows up here before it moves every published FID."""
+    from sketch2face.fid import inception_features
+
+    features = inception_features([draw_pair(0, size=64)[1], np.full((120, 80, 3), 128, np.uint8)])
+    assert features.shape == (2, 2048)
+    np.testing.assert_allclose(features[:, :4], [[0.25871, 0.03007, 0.08238, 0.03093],
+                                                 [0.48986, 0.02888, 0.10583, 0.00796]], atol=2e-4)
+    np.testing.assert_allclose(features.mean(1), [0.29459, 0.0984], atol=2e-4)
+
+
 def test_identity_retrieval_ranks():
     from sketch2face.identity import retrieval_ranks
 

@@ -193,3 +193,42 @@ def test_a_chunked_upload_over_the_limit_is_413(client, sketch_png):
                            headers={"content-type": f"multipart/form-data; boundary={boundary}"})
     assert response.status_code == 413, response.text
     assert "over the 195 KB limit" in response.json()["error"]
+
+
+def test_sessions_csrf_and_ownership(client, sketch_png):
+    """Anonymous requests get 401; logout ends the session on the server; a face generated without
+    the CSRF token is not saved; another user cannot delete an item; a 429 says when to retry."""
+    for method, path in (("GET", "/api/history"), ("DELETE", "/api/history/1"), ("POST", "/api/logout"),
+                         ("GET", "/api/history/1/face")):
+        assert client.request(method, path).status_code == 401, (method, path)
+    assert client.get("/api/me").json() == {"username": None}
+    csrf = signup(client)
+    image = {"image": ("s.png", sketch_png, "image/png")}
+    assert client.post("/api/generate", files=image).status_code == 200  # no token: not kept
+    assert client.get("/api/history").json()["items"] == []
+    assert client.post("/api/generate", files=image, headers={"X-CSRF-Token": "wrong"}).status_code == 200
+    assert client.get("/api/history").json()["items"] == []
+    assert client.post("/api/generate", files=image, headers={"X-CSRF-Token": csrf}).status_code == 200
+    item = client.get("/api/history").json()["items"][0]
+
+    stolen_cookie = client.cookies.get("sketch2face_session")
+    assert client.post("/api/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
+    client.cookies.set("sketch2face_session", stolen_cookie)  # the old cookie no longer opens a session
+    assert client.get("/api/me").json() == {"username": None}
+    assert client.get("/api/history").status_code == 401
+    client.cookies.clear()
+
+    bob_csrf = signup(client, "bob", "another password")
+    assert client.delete(f"/api/history/{item['id']}", headers={"X-CSRF-Token": bob_csrf}).status_code == 404
+    client.cookies.clear()
+    client.post("/api/login", json={"username": "alice", "password": "correct horse"})
+    assert [i["id"] for i in client.get("/api/history").json()["items"]] == [item["id"]]
+
+    client.cookies.clear()
+    for _ in range(5):
+        client.post("/api/login", json={"username": "alice", "password": "bad"})
+    limited = client.post("/api/login", json={"username": "alice", "password": "bad"})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    cross_site = client.post("/api/login", json={"username": "alice", "password": "correct horse"},
+                             headers={"Origin": "https://evil.example"})
+    assert cross_site.status_code == 403

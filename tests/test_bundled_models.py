@@ -1,0 +1,46 @@
+"""Every bundled model loads and runs, and its shipped ONNX files still compute what its safetensors
+weights compute (fp32 graph; int8 within its quantisation error); the PyTorch bf16 path too."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import draw_pair
+from sketch2face.backends import OnnxBackend, TorchBackend
+from sketch2face.data.transforms import resize, to_model_range
+from sketch2face.io import INT8_FILE, ONNX_FILE, bundled_models, load_pretrained, read_release_config
+
+MODELS = [name for name in bundled_models() if read_release_config(name)["arch"] != "router"]
+
+
+def _input(model) -> np.ndarray:
+    """A drawn sketch (or, for a photo -> sketch model, its photo) with the model's style planes."""
+    sketch, photo = draw_pair(7, size=64)
+    channels = model.config.in_channels
+    image = to_model_range(resize(photo if channels >= 3 else sketch, (256, 256)))
+    planes = image.transpose(2, 0, 1) if image.ndim == 3 else image[None]
+    extra = -np.ones((channels - len(planes), 256, 256), np.float32)
+    if len(extra):
+        extra[0] = 1.0  # the first style
+    return np.concatenate([planes, extra])[None].astype(np.float32)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bundled_model_runs_and_its_onnx_files_match_its_weights(name):
+    model = load_pretrained(name)
+    batch = _input(model)
+    reference = TorchBackend(model, "fp32")(batch)
+    assert reference.shape[-2:] == (256, 256) and np.isfinite(reference).all()
+    assert np.abs(reference).max() <= 1.0 and reference.std() > 0.01  # tanh output, not constant
+    bf16 = TorchBackend(model, "bf16")(batch)
+    assert np.abs(bf16 - reference).mean() < 0.01  # measured 0.0006-0.0015
+    folder = model.release_dir
+    if (folder / ONNX_FILE).is_file():
+        assert np.abs(OnnxBackend(folder / ONNX_FILE)(batch) - reference).max() < 1e-3
+    if (folder / INT8_FILE).is_file():
+        assert np.abs(OnnxBackend(folder / INT8_FILE, "int8")(batch) - reference).mean() < 0.05  # measured 0.010-0.021
+
+
+def test_the_default_model_is_routed_to_bundled_models():
+    routes = read_release_config("sketch2face-v2")["routes"]
+    assert set(routes) == {"portrait", "lines"} and set(routes.values()) <= set(MODELS)
