@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from sketch2face.data.freehand import draw_freehand, freehand_strokes, prepared_geometry
-from sketch2face.data.prepare import read_manifest
+from sketch2face.data.manifest import read_manifest
 from sketch2face.data.transforms import load_image, to_grayscale
 from sketch2face.evaluate import (
     evaluate,

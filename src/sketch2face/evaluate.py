@@ -67,7 +67,7 @@ def resolve_eval_set(spec: str, split: str = "all", val_fraction: float = 0.08, 
     evalset = _resolve_eval_set(spec)
     if split == "all":
         return evalset
-    from .data.prepare import read_manifest
+    from .data.manifest import read_manifest
 
     manifest = read_manifest(Path(spec)) if spec != "cufs-test" else None
     identities = [(manifest or {}).get(n, {}).get("identity", n) for n in evalset.names]
@@ -102,7 +102,7 @@ def _paired_folder(root: Path, name: str) -> EvalSet:
     if not names:
         raise DatasetError(f"{root}: no sketch/photo pairs with matching file names")
     groups = {"all": list(range(len(names)))}
-    from .data.prepare import read_manifest
+    from .data.manifest import read_manifest
 
     manifest = read_manifest(root)
     if manifest:  # prepared folders: one subset per sketch style (FS2K's three styles, synthetic ones)

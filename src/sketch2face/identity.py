@@ -12,7 +12,12 @@ import numpy as np
 from .errors import MetricUnavailableError
 
 
-def _model_file(name: str) -> str:
+def dlib_model_file(name: str) -> str:
+    """Path of one of face-recognition-models' dlib files (detectors, landmark predictors, recogniser).
+
+    Raises:
+        MetricUnavailableError: the package or the file is missing.
+    """
     # find_spec does not run the package's __init__ (which needs pkg_resources)
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
@@ -24,14 +29,20 @@ def _model_file(name: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _dlib_models():
+def dlib_models():
+    """(dlib, HOG face detector, 5-point landmark predictor, ResNet recogniser), loaded once; shared
+    by identity, alignment and the freehand drawings.
+
+    Raises:
+        MetricUnavailableError: dlib or face-recognition-models is missing.
+    """
     try:
         import dlib
     except ImportError:
         raise MetricUnavailableError("identity metrics need dlib (pip install dlib-bin)") from None
     return (dlib, dlib.get_frontal_face_detector(),
-            dlib.shape_predictor(_model_file("shape_predictor_5_face_landmarks.dat")),
-            dlib.face_recognition_model_v1(_model_file("dlib_face_recognition_resnet_model_v1.dat")))
+            dlib.shape_predictor(dlib_model_file("shape_predictor_5_face_landmarks.dat")),
+            dlib.face_recognition_model_v1(dlib_model_file("dlib_face_recognition_resnet_model_v1.dat")))
 
 
 @dataclass
@@ -44,7 +55,7 @@ class FaceEmbedding:
 
 def embed_face(image: np.ndarray) -> FaceEmbedding:
     """uint8 HxWx3 RGB -> identity embedding of the largest detected face (fallback: central box)."""
-    dlib, detector, predictor, recogniser = _dlib_models()
+    dlib, detector, predictor, recogniser = dlib_models()
     image = np.ascontiguousarray(image)
     faces = detector(image, 1)
     detected = len(faces) > 0

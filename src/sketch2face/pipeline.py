@@ -13,7 +13,7 @@ from .backends import BackendUnavailableError, OnnxBackend, TorchBackend, choose
 from .data.datasets import style_planes
 from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
-    resize, square_region, to_grayscale, to_model_range, to_rgb,
+    prepare_photo, resize, square_region, to_grayscale, to_model_range,
 )
 from .io import DEFAULT_MODEL, read_release_config, resolve_model_dir
 
@@ -358,9 +358,7 @@ class PhotoToSketchPipeline(_ModelRunner):
 
     def __call__(self, image: ImageInput, keep_size: bool = False, style: str | None = None) -> Image.Image:
         index = self.style_index(style)
-        rgb = to_rgb(load_image(image))
-        square, frame = pad_to_square(rgb, fill="edge")
-        square = resize(square, (self.resolution, self.resolution))
+        square, frame = prepare_photo(image, self.resolution)
         batch = np.transpose(to_model_range(square), (2, 0, 1))[None]
         if index is not None:
             batch = np.concatenate([batch, style_planes([index], len(self.styles), self.resolution)], axis=1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .transforms import ImageInput, load_image, pad_to_square, resize, to_grayscale, to_rgb
+from .transforms import IMAGE_SUFFIXES, ImageInput, load_image, pad_to_square, prepare_photo, resize, to_grayscale, to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,9 @@ class NoFaceFoundWarning(UserWarning):
 
 def detect_landmarks(image: np.ndarray, upsample: int = 1) -> np.ndarray | None:
     """uint8 greyscale or RGB image -> (5, 2) landmarks of the largest face, or None."""
-    from ..identity import _dlib_models
+    from ..identity import dlib_models
 
-    dlib, detector, predictor, _ = _dlib_models()
+    dlib, detector, predictor, _ = dlib_models()
     rgb = np.ascontiguousarray(image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2))
     faces = detector(rgb, upsample)
     if not len(faces):
@@ -105,15 +105,13 @@ def measure_template(folder: str, size: int = CANONICAL_SIZE) -> tuple[np.ndarra
     """Mean landmarks of the photos in ``folder`` after pad-to-square and resize to ``size``."""
     from pathlib import Path
 
-    from .datasets import prepare_photo
-    from .transforms import IMAGE_SUFFIXES
 
     points, total = [], 0
     for path in sorted(Path(folder).iterdir()):
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         total += 1
-        found = detect_landmarks(prepare_photo(path, size))
+        found = detect_landmarks(prepare_photo(path, size)[0])
         if found is not None:
             points.append(found)
     return np.mean(points, axis=0), len(points), total

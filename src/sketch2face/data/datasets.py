@@ -8,23 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .transforms import IMAGE_SUFFIXES, InputImageError, load_image, pad_to_square, resize, to_grayscale, to_rgb
-
-
-class DatasetError(ValueError):
-    """A dataset folder that cannot be used; the message says which file or folder and why."""
-
-
-def prepare_sketch(image, size: int) -> np.ndarray:
-    """Any sketch image -> size x size uint8 greyscale, padded with white paper (never stretched)."""
-    square, _ = pad_to_square(to_grayscale(load_image(image)), fill=255)
-    return resize(square, (size, size))
-
-
-def prepare_photo(image, size: int) -> np.ndarray:
-    """Any photo -> size x size x 3 uint8, padded by repeating the border (never stretched)."""
-    square, _ = pad_to_square(to_rgb(load_image(image)), fill="edge")
-    return resize(square, (size, size))
+from ..errors import DatasetError
+from .manifest import read_manifest
+from .transforms import IMAGE_SUFFIXES, InputImageError, load_image, prepare_photo, prepare_sketch, resize, to_grayscale
 
 
 def list_images(folder: Path) -> dict[str, Path]:
@@ -110,10 +96,9 @@ def load_paired_folder(root: str | Path, size: int = 256, default_style: str | N
     for name in names:
         try:
             sketch_arrays.append(prepare_sketch(sketches[name], size))
-            photo_arrays.append(prepare_photo(photos[name], size))
+            photo_arrays.append(prepare_photo(photos[name], size)[0])
         except InputImageError as error:
             raise DatasetError(f"corrupt dataset file: {error}") from None
-    from .prepare import read_manifest
 
     manifest = read_manifest(root)
     identities = [manifest[n]["identity"] if manifest and n in manifest else n for n in names]

@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .manifest import read_manifest
+
 log = logging.getLogger(__name__)
 
 TRAINING_PROCEDURES = ("strokes", "sketchy")
@@ -75,7 +77,6 @@ class FaceGeometry:
 
 def prepared_items(folder: str | Path) -> list[dict]:
     """The manifest items of a folder prepared with a freehand style that kept their landmarks, by name."""
-    from .prepare import read_manifest  # prepare imports this module
 
     manifest = read_manifest(folder)
     if manifest is None:
@@ -95,10 +96,10 @@ def prepared_geometry(folder: str | Path, item: dict) -> FaceGeometry:
 
 @lru_cache(maxsize=1)
 def _landmark_models():
-    from ..identity import _dlib_models, _model_file
+    from ..identity import dlib_model_file, dlib_models
 
-    dlib, detector, _, _ = _dlib_models()
-    return detector, dlib.shape_predictor(_model_file("shape_predictor_68_face_landmarks.dat"))
+    dlib, detector, _, _ = dlib_models()
+    return detector, dlib.shape_predictor(dlib_model_file("shape_predictor_68_face_landmarks.dat"))
 
 
 @lru_cache(maxsize=1)

@@ -34,9 +34,11 @@ from tqdm import tqdm
 from ..io import atomic_write_bytes
 from . import freehand
 from .align import NoFaceFoundWarning, align_face, detect_landmarks
-from .datasets import DatasetError, list_images, prepare_photo, prepare_sketch
+from ..errors import DatasetError
+from .datasets import list_images
+from .manifest import MANIFEST_FILE
 from .sketch import STYLES, synthesize_sketch
-from .transforms import InputImageError, load_image, to_rgb
+from .transforms import InputImageError, load_image, prepare_photo, prepare_sketch, to_rgb
 
 MANIFEST_VERSION = 2  # 2: photo and sketch of a pair aligned by their own landmarks
 SILHOUETTES = "silhouettes"
@@ -146,7 +148,7 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
     if (paired is None) == (not photos):
         raise DatasetError("give either a paired folder or photo folders")
     out = Path(out)
-    manifest_path = out / "manifest.json"
+    manifest_path = out / MANIFEST_FILE
     items: dict[str, dict[str, Any]] = {}
     if manifest_path.is_file():
         try:
@@ -209,7 +211,7 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
                 if options.align:
                     photo_img, sketch_img, found, _ = _align_pair(photo, sketch, options, str(job["photo_file"]))
                 else:
-                    photo_img, sketch_img, found = prepare_photo(photo, options.size), prepare_sketch(sketch, options.size), False
+                    photo_img, sketch_img, found = prepare_photo(photo, options.size)[0], prepare_sketch(sketch, options.size), False
             else:
                 if options.align:
                     with warnings.catch_warnings():
@@ -217,7 +219,7 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
                         aligned = align_face(photo, options.size, "photo")
                     photo_img, found = aligned.image, aligned.found
                 else:
-                    photo_img, found = prepare_photo(photo, options.size), False
+                    photo_img, found = prepare_photo(photo, options.size)[0], False
                 style = _style_for(name, options.styles, options.seed)
                 seed = int.from_bytes(hashlib.sha256(f"{options.seed}:{name}".encode()).digest()[:4], "big")
                 if style in freehand.PROCEDURES:
@@ -253,12 +255,3 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
     return report
 
 
-def read_manifest(folder: str | Path) -> dict[str, dict[str, Any]] | None:
-    """Items of a prepared folder by name, or None for a plain paired folder."""
-    path = Path(folder) / "manifest.json"
-    if not path.is_file():
-        return None
-    try:
-        return {i["name"]: i for i in json.loads(path.read_text())["items"]}
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise DatasetError(f"{path}: corrupt manifest ({error}); delete it and run prepare-data again") from None

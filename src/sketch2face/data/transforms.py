@@ -204,3 +204,16 @@ def to_model_range(pixels: np.ndarray) -> np.ndarray:
 def from_model_range(values: np.ndarray) -> np.ndarray:
     """float [-1, 1] (any shape) -> uint8 [0, 255], clipping and rounding. The only way back."""
     return (np.clip((np.asarray(values, dtype=np.float32) + 1.0) * 127.5, 0.0, 255.0) + 0.5).astype(np.uint8)
+
+
+def prepare_sketch(image: ImageInput, size: int) -> np.ndarray:
+    """Any sketch image -> size x size uint8 greyscale, padded with white paper (never stretched)."""
+    square, _ = pad_to_square(to_grayscale(load_image(image)), fill=255)
+    return resize(square, (size, size))
+
+
+def prepare_photo(image: ImageInput, size: int) -> tuple[np.ndarray, Frame]:
+    """Any photo -> size x size x 3 uint8, padded by repeating the border (never stretched), and the
+    frame that maps a result back to the photo's own size (``crop_to_frame``)."""
+    square, frame = pad_to_square(to_rgb(load_image(image)), fill="edge")
+    return resize(square, (size, size)), frame

@@ -17,7 +17,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .security import BodyTooLarge, readable_size
 
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 @dataclass
@@ -109,7 +108,7 @@ class ModelStore:
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """Build the app; the model and database are opened in the lifespan."""
     from .db import make_session_factory
-    from .routes import router
+    from .routes import STATIC_DIR, router
     from .security import RateLimiter
 
     settings = settings or ServeSettings()

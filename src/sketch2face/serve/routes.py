@@ -17,12 +17,14 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from ..data.transforms import InputImageError, load_image
 from ..backends import BackendUnavailableError
+from ..data.transforms import InputImageError, load_image
 from ..io import ModelNotFoundError, atomic_write_bytes
 from .db import HistoryItem, LoginSession, User, utcnow
 from .security import BodyTooLarge, hash_password, new_token, token_digest, verify_password
 
+#: The page, its script and its styles (served at / and /static).
+STATIC_DIR = Path(__file__).parent / "static"
 router = APIRouter()
 SESSION_COOKIE = "sketch2face_session"
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
@@ -62,7 +64,6 @@ class AccountDeletion(BaseModel):
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index() -> HTMLResponse:
-    from .app import STATIC_DIR
 
     return HTMLResponse((STATIC_DIR / "index.html").read_text())
 
