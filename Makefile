@@ -21,7 +21,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet 'protobuf>=6.31.1,<7'
 	touch $@
 
-install: $(VENV)/.installed
+# ONNX Runtime Web for the page's live preview, from the npm registry (web/package-lock.json), served
+# by the app itself from serve/static/vendor/ort/ (no CDN; works offline once installed)
+ORT_WEB := src/sketch2face/serve/static/vendor/ort
+ORT_DIST := web/node_modules/onnxruntime-web/dist
+$(ORT_WEB)/ort.wasm.min.js: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(ORT_WEB)
+	cp $(ORT_DIST)/ort.wasm.min.js $(ORT_DIST)/ort-wasm-simd-threaded.mjs $(ORT_DIST)/ort-wasm-simd-threaded.wasm $(ORT_WEB)/
+
+install: $(VENV)/.installed $(ORT_WEB)/ort.wasm.min.js
 
 demo: install
 	$(BIN)/sketch2face generate examples/ --output out/demo --side-by-side --sheet out/demo/sheet.png
@@ -32,4 +41,4 @@ test: install
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) out web/node_modules $(ORT_WEB)

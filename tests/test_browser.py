@@ -19,6 +19,11 @@ if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium (required by SKETCH2FACE_REQUIRE_BROWSER)")
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api")
+from sketch2face.serve.routes import ORT_WEB_DIR  # noqa: E402
+
+if not (ORT_WEB_DIR / "ort.wasm.min.js").is_file():
+    # the live preview needs ONNX Runtime Web beside the page; `make install` puts it there
+    raise RuntimeError(f"{ORT_WEB_DIR} is empty: run `make install` (npm installs onnxruntime-web)")
 uvicorn = pytest.importorskip("uvicorn")
 
 from sketch2face.serve.app import ServeSettings, create_app  # noqa: E402
@@ -106,13 +111,40 @@ def wait_for_face(page) -> None:
     page.wait_for_function("document.getElementById('status').textContent.startsWith('Done')", timeout=20_000)
 
 
+def wait_for_live_preview(page) -> None:
+    page.wait_for_function("document.getElementById('face').src.startsWith('data:image/png')", timeout=60_000)
+    assert page.locator("#status").text_content().startswith("Live preview in your browser")
+
+
+def test_live_preview_runs_in_the_page_without_a_server_request(page):
+    """Strokes change the preview while drawing, and nothing is sent to /api/generate."""
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if "/api/generate" in request.url else None)
+    assert "stays on this page" in page.locator("#live-note").text_content()
+    draw_face(page)
+    wait_for_live_preview(page)
+    first = page.evaluate("document.getElementById('face').src")
+    runs = page.evaluate("window.sketch2faceLive.times.length")
+    box = page.locator("#sketch").bounding_box()
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.25 * box["height"], steps=6)
+    page.mouse.up()
+    page.wait_for_function(f"window.sketch2faceLive.times.length > {runs} && !window.sketch2faceLive.busy")
+    assert page.evaluate("document.getElementById('face').src") != first  # the new stroke changed the face
+    assert sent == []
+    assert page.evaluate("self.crossOriginIsolated")  # so ONNX Runtime Web may use threads
+
+
 def test_draw_see_face_download_and_undo(page, tmp_path):
     assert page.locator("#status").text_content().startswith("Draw a face")
     page.click("#generate")  # nothing drawn yet
     assert "empty" in page.locator("#status").text_content()
 
     draw_face(page)
-    wait_for_face(page)  # the live preview fired after the strokes
+    wait_for_live_preview(page)
+    page.click("#generate")  # the server's model
+    wait_for_face(page)
     natural = page.evaluate("document.getElementById('face').naturalWidth")
     assert natural > 0
 
@@ -144,6 +176,9 @@ def _signup(page, name: str, password: str = "correct horse battery") -> None:
 def test_accounts_history_and_isolation(page, browser, server_url):
     _signup(page, "alice")
     draw_face(page)
+    wait_for_live_preview(page)
+    assert page.locator("#history li").count() == 0  # live previews stay in the page: no history
+    page.click("#generate")
     wait_for_face(page)
     page.wait_for_function("document.querySelectorAll('#history li').length >= 1", timeout=20_000)
     alice_item = page.locator("#history li img").first.get_attribute("src")

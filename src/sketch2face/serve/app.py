@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import mimetypes
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +17,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .security import BodyTooLarge, readable_size
+
+# ONNX Runtime Web loads its WebAssembly glue as an ES module: browsers refuse a module served as
+# text/plain, which is what Python's table gives .mjs files without this entry
+mimetypes.add_type("text/javascript", ".mjs")
+
+ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
+                     "Cross-Origin-Resource-Policy": "same-origin"}
 
 
 
@@ -33,6 +41,9 @@ class ServeSettings:
     secure_cookies: bool = False
     """Set the cookie Secure flag (behind HTTPS)."""
     login_attempts_per_minute: int = 5
+    live_model: str | None = "sketch2face-v1-small"
+    """Bundled model (with an ONNX file) the page runs itself, in the browser, for the live preview;
+    None turns in-browser previews off (the page then previews through the server)."""
 
 
 class LimitBodySize:
@@ -132,6 +143,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                   description="Turn face sketches into photorealistic face photos. Generated images are "
                               "likenesses made by a model, not photographs of a real person.")
     app.add_middleware(LimitBodySize, max_bytes=settings.max_upload_bytes)
+
+    @app.middleware("http")
+    async def isolate(request: Request, call_next):
+        # cross-origin isolation lets ONNX Runtime Web run the live preview on several threads
+        # (SharedArrayBuffer); its worker scripts need the same headers as the page. Everything the
+        # page loads is same-origin, so nothing else changes.
+        response = await call_next(request)
+        response.headers.update(ISOLATION_HEADERS)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

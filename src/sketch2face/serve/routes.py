@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from ..backends import BackendUnavailableError
 from ..data.transforms import InputImageError, load_image
-from ..io import ModelNotFoundError, atomic_write_bytes
+from ..io import ONNX_FILE, ModelNotFoundError, atomic_write_bytes, read_release_config, resolve_model_dir
 from .db import HistoryItem, LoginSession, User, utcnow
 from .security import BodyTooLarge, hash_password, new_token, token_digest, verify_password
 
@@ -62,10 +62,47 @@ class AccountDeletion(BaseModel):
 
 # ---------------------------------------------------------------- pages and service information
 
+#: ONNX Runtime Web, installed by `make install` (npm) beside the page; without it, no in-browser preview.
+ORT_WEB_DIR = STATIC_DIR / "vendor" / "ort"
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index() -> HTMLResponse:
-
     return HTMLResponse((STATIC_DIR / "index.html").read_text())
+
+
+def _live_model_file(request: Request) -> Path | None:
+    """The ONNX file of the live-preview model, when the page can run it (ORT Web installed)."""
+    name = request.app.state.settings.live_model
+    if not name or not (ORT_WEB_DIR / "ort.wasm.min.js").is_file():
+        return None
+    try:
+        path = resolve_model_dir(name) / ONNX_FILE
+    except ModelNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
+@router.get("/api/live")
+def live(request: Request) -> dict:
+    """What the page needs to preview in the browser: the model's name, ONNX URL and resolution, and
+    where ONNX Runtime Web lives; ``available`` is false when it cannot (then it previews via the server)."""
+    path = _live_model_file(request)
+    if path is None:
+        return {"available": False}
+    name = request.app.state.settings.live_model
+    resolution = int(read_release_config(path.parent).get("metadata", {}).get("training", {}).get("image_size", 256))
+    return {"available": True, "model": name, "model_url": "/api/live/model.onnx", "resolution": resolution,
+            "runtime_url": "/static/vendor/ort/"}
+
+
+@router.get("/api/live/model.onnx", include_in_schema=False)
+def live_model(request: Request) -> FileResponse:
+    path = _live_model_file(request)
+    if path is None:
+        raise HTTPException(404, "no in-browser preview model here")
+    return FileResponse(path, media_type="application/octet-stream",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/api/health")

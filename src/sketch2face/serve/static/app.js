@@ -11,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   tool: "pen", drawing: false, last: null, undo: [], redo: [], inked: false,
   csrf: null, user: null, previewTimer: null, requestId: 0, faceUrl: null,
+  live: null,  // a LivePreview (live.js) when the page can run the small model itself
 };
 const HISTORY_LIMIT = 50;
 
@@ -95,6 +96,7 @@ sketch.addEventListener("pointerdown", (event) => {
 sketch.addEventListener("pointermove", (event) => {
   if (!state.drawing) return;
   for (const e of event.getCoalescedEvents ? event.getCoalescedEvents() : [event]) strokeTo(canvasPoint(e));
+  if (state.live && $("live").checked) previewInPage();  // the face follows the pen
 });
 function endStroke() {
   if (!state.drawing) return;
@@ -148,8 +150,25 @@ $("upload").onchange = async (event) => {
 
 function schedulePreview() {
   if (!$("live").checked) return;
-  clearTimeout(state.previewTimer);
+  if (state.live) { previewInPage(); return; }
+  clearTimeout(state.previewTimer);  // no in-page model: preview through the server, once drawing pauses
   state.previewTimer = setTimeout(generate, 350);
+}
+
+async function previewInPage() {
+  const id = state.requestId;
+  try {
+    const url = await state.live.run(sketch);
+    if (!url || id !== state.requestId) return;  // blank, superseded, or a server result came meanwhile
+    faceImg.src = url;
+    $("download-png").classList.add("disabled");  // downloads are of server results (with provenance)
+    $("download-jpeg").classList.add("disabled");
+    const ms = Math.round(state.live.times[state.live.times.length - 1]);
+    setStatus(`Live preview in your browser (${state.live.info.model}, ${ms} ms). Generate for the full model.`);
+  } catch (error) {
+    state.live = null;  // no WebAssembly or the model would not load: preview through the server
+    setStatus(`In-browser preview unavailable (${error.message}); previews go through the server.`, true);
+  }
 }
 
 function canvasBlob() {
@@ -296,6 +315,13 @@ async function init() {
   clearCanvas();
   drawGuide();
   await loadModels();
+  const live = await (await fetch("/api/live")).json();
+  if (live.available && typeof WebAssembly === "object") {
+    const { LivePreview } = await import("/static/live.js");
+    state.live = window.sketch2faceLive = new LivePreview(live);
+    $("live-note").textContent = `Live preview runs ${live.model} in this browser: what you draw stays on this page. ` +
+      "Generate sends the drawing to the server for the full model.";
+  }
   const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
   showUser(me.username, me.csrf_token);
 }
