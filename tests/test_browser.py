@@ -202,3 +202,62 @@ def test_accounts_history_and_isolation(page, browser, server_url):
     page.fill("#password", "correct horse battery")
     page.click("#login")
     page.wait_for_function("document.querySelectorAll('#history li').length >= 1", timeout=20_000)
+
+
+def _visible_in_viewport(page, selector: str) -> bool:
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return box is not None and box["x"] >= 0 and box["y"] >= 0 and \
+        box["x"] + box["width"] <= size["width"] + 1 and box["y"] + box["height"] <= size["height"] + 1
+
+
+CONTROLS = ["#sketch", "#face", "#pen", "#eraser", "#brush", "#undo", "#redo", "#clear", "#guide", "#model",
+            "#live", "#fidelity", "#generate", "#download-png", "#download-jpeg", "#status"]
+
+
+def test_laptop_viewport_shows_canvas_face_and_controls_side_by_side(browser, server_url):
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto(server_url)
+    page.wait_for_function("document.getElementById('model').options.length > 0")
+    hidden = [s for s in CONTROLS if not _visible_in_viewport(page, s)]
+    assert not hidden, f"not visible without scrolling at 1366x768: {hidden}"
+    canvas, face = page.locator("#sketch").bounding_box(), page.locator("#face").bounding_box()
+    assert face["x"] > canvas["x"] + canvas["width"] and abs(face["y"] - canvas["y"]) < 120  # side by side
+    context.close()
+
+
+def test_phone_viewport_stacks_and_takes_touch(browser, server_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(server_url)
+    page.wait_for_function("document.getElementById('model').options.length > 0")
+    canvas, face = page.locator("#sketch").bounding_box(), page.locator("#face").bounding_box()
+    assert canvas["x"] + canvas["width"] <= 390 and face["x"] + face["width"] <= 390
+    assert face["y"] >= canvas["y"] + canvas["height"]  # stacked
+    page.touchscreen.tap(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
+    page.wait_for_function("!isBlank()")  # a touch leaves ink
+    context.close()
+
+
+def test_no_serious_accessibility_violations(page):
+    """axe-core (npm, web/node_modules) in the page: no serious or critical violation."""
+    from conftest import ROOT
+
+    axe = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+    assert axe.is_file(), "run `make install` (npm installs axe-core)"
+    page.add_script_tag(path=str(axe))
+    violations = page.evaluate("async () => (await axe.run(document)).violations"
+                               ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}))")
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not serious, serious
+
+
+def test_every_control_is_reachable_with_the_keyboard(page):
+    reached = set()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("document.activeElement.id"))
+    controls = {"pen", "eraser", "brush", "undo", "redo", "clear", "guide", "upload", "model", "live", "fidelity",
+                "watermark", "generate"}
+    assert controls <= reached, controls - reached
