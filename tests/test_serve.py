@@ -232,3 +232,12 @@ def test_sessions_csrf_and_ownership(client, sketch_png):
     cross_site = client.post("/api/login", json={"username": "alice", "password": "correct horse"},
                              headers={"Origin": "https://evil.example"})
     assert cross_site.status_code == 403
+
+
+def test_generation_is_rate_limited_per_client(tiny_model_dir, tmp_path, sketch_png):
+    settings = ServeSettings(model=str(tiny_model_dir), data_dir=str(tmp_path / "serve"), generations_per_minute=2)
+    with TestClient(create_app(settings)) as client:
+        codes = [client.post("/api/generate", content=sketch_png, headers={"content-type": "image/png"})
+                 for _ in range(3)]
+    assert [c.status_code for c in codes] == [200, 200, 429]
+    assert 0 < int(codes[2].headers["Retry-After"]) <= 61 and "try again" in codes[2].json()["error"]

@@ -322,10 +322,25 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ModelNotFoundError as error:
         print(f"sketch2face serve: {error}", file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print("sketch2face serve: --workers must be at least 1", file=sys.stderr)
+        return 2
     settings = ServeSettings(model=args.model, data_dir=str(args.data_dir), database_url=args.database_url,
                              secure_cookies=args.secure_cookies)
     print(f"sketch2face: open http://{args.host}:{args.port}/ (API docs at /docs); Ctrl+C stops", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    # Ctrl+C / SIGTERM: uvicorn stops accepting, lets requests in flight finish (up to 30 s), then exits
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
+                    timeout_graceful_shutdown=30)
+        return 0
+    import dataclasses
+    import json
+
+    from .serve.app import SETTINGS_ENV
+
+    os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
+    uvicorn.run("sketch2face.serve.app:app_from_environment", factory=True, workers=args.workers, host=args.host,
+                port=args.port, log_level="warning", timeout_graceful_shutdown=30)
     return 0
 
 
@@ -627,6 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=Path("serve-data"), help="database and history images")
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in --data-dir)")
     p.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (when served over HTTPS)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (each loads the model; they share the database: SQLite in WAL mode, "
+                        "or PostgreSQL with --database-url postgresql://...)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("models", help="list bundled models and registered architectures")

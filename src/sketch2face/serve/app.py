@@ -41,6 +41,8 @@ class ServeSettings:
     secure_cookies: bool = False
     """Set the cookie Secure flag (behind HTTPS)."""
     login_attempts_per_minute: int = 5
+    generations_per_minute: int = 60
+    """Per client address; more get 429 with Retry-After (each worker process counts on its own)."""
     live_model: str | None = "sketch2face-v1-small"
     """Bundled model (with an ONNX file) the page runs itself, in the browser, for the live preview;
     None turns in-browser previews off (the page then previews through the server)."""
@@ -116,6 +118,18 @@ class ModelStore:
         return names if self.default in names else [self.default, *names]
 
 
+#: Where `sketch2face serve --workers N` hands its settings to the worker processes (JSON).
+SETTINGS_ENV = "SKETCH2FACE_SERVE_SETTINGS"
+
+
+def app_from_environment() -> FastAPI:
+    """The app with the settings in $SKETCH2FACE_SERVE_SETTINGS: the factory each uvicorn worker
+    process calls (``uvicorn.run("sketch2face.serve.app:app_from_environment", factory=True, workers=N)``)."""
+    import os
+
+    return create_app(ServeSettings(**json.loads(os.environ.get(SETTINGS_ENV, "{}"))))
+
+
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """Build the app; the model and database are opened in the lifespan."""
     from .db import make_session_factory
@@ -136,6 +150,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         app.state.models = ModelStore(settings.model)
         app.state.models.get(None)  # load the default model once, before the first request
         app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute, 60.0)
+        app.state.generate_limiter = RateLimiter(settings.generations_per_minute, 60.0)
         yield
         engine.dispose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 
@@ -57,6 +58,12 @@ def make_session_factory(database_url: str):
             cursor = connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
+            # several worker processes share the file: a writer waits for another's lock instead of
+            # failing with "database is locked"
+            cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
-    Base.metadata.create_all(engine)
+    try:
+        Base.metadata.create_all(engine)
+    except OperationalError:  # another worker process created the tables between the check and ours
+        Base.metadata.create_all(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)

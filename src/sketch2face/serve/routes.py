@@ -182,6 +182,11 @@ def _require_csrf(request: Request, session: LoginSession) -> None:
 @router.post("/api/generate", openapi_extra=GENERATE_BODY, response_class=Response,
              summary="Turn a sketch into a face (multipart field 'image' or a raw image body)")
 async def generate(request: Request) -> Response:
+    limiter = request.app.state.generate_limiter
+    client = f"ip:{request.client.host if request.client else 'unknown'}"
+    if not limiter.allow(client):
+        raise HTTPException(429, "too many generations from this address; try again shortly",
+                            headers={"Retry-After": str(limiter.retry_after(client))})
     data, options = await _read_generate_request(request)
     fmt = options.get("format", "png").lower()
     if fmt not in ("png", "jpeg", "jpg"):
