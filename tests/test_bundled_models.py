@@ -8,9 +8,9 @@ import pytest
 from conftest import draw_pair
 from sketch2face.backends import OnnxBackend, TorchBackend
 from sketch2face.data.transforms import resize, to_model_range
-from sketch2face.io import INT8_FILE, ONNX_FILE, bundled_models, load_pretrained, read_release_config
+from sketch2face.io import INT8_FILE, ONNX_FILE, Release, bundled_models, load_pretrained
 
-MODELS = [name for name in bundled_models() if read_release_config(name)["arch"] != "router"]
+MODELS = [name for name in bundled_models() if Release.open(name).routes is None]
 
 
 def _input(model) -> np.ndarray:
@@ -42,5 +42,5 @@ def test_bundled_model_runs_and_its_onnx_files_match_its_weights(name):
 
 
 def test_the_default_model_is_routed_to_bundled_models():
-    routes = read_release_config("sketch2face-v2")["routes"]
+    routes = Release.open("sketch2face-v2").routes
     assert set(routes) == {"portrait", "lines"} and set(routes.values()) <= set(MODELS)

@@ -48,3 +48,25 @@ def test_missing_or_corrupt_model_gives_clear_errors(tmp_path):
     (tmp_path / "m" / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(ModelNotFoundError, match="unreadable"):
         load_pretrained(tmp_path / "m")
+
+
+def test_release_is_the_typed_view_of_a_release_folder(tmp_path):
+    import json
+
+    import pytest
+
+    from sketch2face.io import ModelNotFoundError, Release
+
+    default = Release.open()
+    assert default.arch == "router" and set(default.routes) == {"portrait", "lines"}
+    v1 = Release.open("sketch2face-v1")
+    assert (v1.resolution, v1.direction, v1.in_channels, v1.routes) == (256, "sketch_to_photo", 1, None)
+    assert v1.has("model.onnx") and not v1.has("nothing.bin")
+    reverse = Release.open("photo2sketch-v1")
+    assert reverse.direction == "photo_to_sketch" and reverse.in_channels == 3 + len(reverse.styles) == 7
+    broken = tmp_path / "broken-router"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps({"format_version": 1, "arch": "router",
+                                                    "routes": {"lines": "sketch2face-v1"}}))
+    with pytest.raises(ModelNotFoundError, match="'portrait' and 'lines'"):
+        Release.open(broken)

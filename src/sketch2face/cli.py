@@ -380,8 +380,7 @@ def _cmd_identify(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from .io import (BUNDLED_DIR, INT8_FILE, ONNX_FILE, ModelNotFoundError, load_pretrained, read_release_config,
-                     resolve_model_dir)
+    from .io import BUNDLED_DIR, INT8_FILE, ONNX_FILE, ModelNotFoundError, Release, load_pretrained
 
     missing = [m for m in ("torch", "safetensors", "onnx") if importlib.util.find_spec(m) is None]
     if missing:
@@ -395,18 +394,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
               "will see (for example ../shared/data/cufs/train/sketches)", file=sys.stderr)
         return 2
     try:
-        model_dir = resolve_model_dir(args.model)
+        release = Release.open(args.model)
     except ModelNotFoundError as error:
         print(f"sketch2face export: {error}", file=sys.stderr)
         return 2
-    output = args.output or model_dir / (INT8_FILE if int8 else ONNX_FILE)
-    if args.output is None and model_dir.resolve().is_relative_to(BUNDLED_DIR.resolve()):
-        print(f"sketch2face export: {args.model or model_dir.name} is a bundled model; its shipped {output.name} is "
-              "not replaced: give --output", file=sys.stderr)
+    output = args.output or release.directory / (INT8_FILE if int8 else ONNX_FILE)
+    if args.output is None and release.directory.resolve().is_relative_to(BUNDLED_DIR.resolve()):
+        print(f"sketch2face export: {args.model or release.directory.name} is a bundled model; its shipped "
+              f"{output.name} is not replaced: give --output", file=sys.stderr)
         return 2
+    resolution = release.resolution
     try:
-        resolution = int(read_release_config(model_dir).get("metadata", {}).get("training", {}).get("image_size", 256))
-        model = load_pretrained(model_dir)
+        model = load_pretrained(release.directory)
         if int8:
             calibration = calibration_batches(args.calibration, resolution, args.calibration_count)
             quantize_int8(model, output, calibration, resolution)
@@ -423,24 +422,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .io import DEFAULT_MODEL, INT8_FILE, ONNX_FILE, bundled_models, read_release_config, resolve_model_dir
+    from .io import DEFAULT_MODEL, INT8_FILE, ONNX_FILE, Release, bundled_models
 
     print("bundled models:")
     for name in bundled_models():
-        config = read_release_config(name)
-        folder = resolve_model_dir(name)
-        training = config.get("metadata", {}).get("training", {})
-        direction = "photo -> sketch" if training.get("direction") == "photo_to_sketch" else "sketch -> photo"
-        files = ["torch"] * (folder / "model.safetensors").is_file() + ["onnx"] * (folder / ONNX_FILE).is_file() \
-            + ["onnx-int8"] * (folder / INT8_FILE).is_file()
+        release = Release.open(name)
         marker = " (default)" if name == DEFAULT_MODEL else ""
-        if config["arch"] == "router":
-            routes = config.get("routes", {})
-            print(f"  {name}{marker}: routes shaded portraits to {routes.get('portrait')} and line drawings to "
-                  f"{routes.get('lines')}")
+        if release.routes is not None:
+            print(f"  {name}{marker}: routes shaded portraits to {release.routes['portrait']} and line drawings to "
+                  f"{release.routes['lines']}")
             continue
-        styles = f", styles: {', '.join(training['styles'])}" if training.get("styles") else ""
-        print(f"  {name}{marker}: {config['arch']}, {direction}{styles}, backends: {', '.join(files)}")
+        direction = "photo -> sketch" if release.direction == "photo_to_sketch" else "sketch -> photo"
+        files = ["torch"] * release.has("model.safetensors") + ["onnx"] * release.has(ONNX_FILE) \
+            + ["onnx-int8"] * release.has(INT8_FILE)
+        styles = f", styles: {', '.join(release.styles)}" if release.styles else ""
+        print(f"  {name}{marker}: {release.arch}, {direction}{styles}, backends: {', '.join(files)}")
     try:
         from .models import list_models
     except ImportError:  # the light install has no torch: releases run, architectures are not listed

@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +126,8 @@ def resolve_model_dir(name_or_path: str | Path | None = None) -> Path:
     )
 
 
-def read_release_config(directory: str | Path) -> dict[str, Any]:
+def read_release_config(directory: str | Path | None) -> dict[str, Any]:
+    """The raw config.json of a release (``Release.open`` is the typed view)."""
     directory = resolve_model_dir(directory)
     try:
         config = json.loads((directory / "config.json").read_text())
@@ -135,6 +136,64 @@ def read_release_config(directory: str | Path) -> dict[str, Any]:
     if config.get("format_version") != FORMAT_VERSION:
         raise ModelNotFoundError(f"{directory}: unsupported format_version {config.get('format_version')!r}")
     return config
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release folder as inference, evaluation and the web app read it: written by training
+    (``save_pretrained``; ``train.save_release`` adds the training record), read here and nowhere else.
+
+    >>> Release.open("sketch2face-v1").resolution      # doctest: +SKIP
+    256
+    """
+
+    directory: Path
+    arch: str
+    """Registered architecture, or "router" for a release that sends each sketch to one of two others."""
+    config: dict[str, Any]
+    """The architecture's constructor arguments."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    routes: dict[str, str] | None = None
+    """A router's releases by drawing kind: {"portrait": ..., "lines": ...}."""
+
+    @classmethod
+    def open(cls, name_or_path: str | Path | None = None) -> "Release":
+        """A bundled model's name (default: the default model) or a release folder.
+
+        Raises:
+            ModelNotFoundError: no such model, an unreadable config.json, or a router without both routes.
+        """
+        config = read_release_config(name_or_path)
+        directory = resolve_model_dir(name_or_path)
+        routes = config.get("routes") if config.get("arch") == "router" else None
+        if routes is not None and set(routes) != {"portrait", "lines"}:
+            raise ModelNotFoundError(f"{directory}: a router needs routes for 'portrait' and 'lines', "
+                                     f"got {sorted(routes)}")
+        return cls(directory, config["arch"], config.get("config", {}), config.get("metadata", {}), routes)
+
+    @property
+    def training(self) -> dict[str, Any]:
+        """How the model was trained (resolution, direction, styles, steps and minutes of every part)."""
+        return self.metadata.get("training", {})
+
+    @property
+    def resolution(self) -> int:
+        return int(self.training.get("image_size", 256))
+
+    @property
+    def direction(self) -> str:
+        return self.training.get("direction", "sketch_to_photo")
+
+    @property
+    def styles(self) -> list[str]:
+        return list(self.training.get("styles") or [])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.config.get("in_channels", 1))
+
+    def has(self, file_name: str) -> bool:
+        return (self.directory / file_name).is_file()
 
 
 def load_pretrained(name_or_path: str | Path | None = None, dtype: torch.dtype | None = None) -> nn.Module:

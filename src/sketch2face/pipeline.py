@@ -15,7 +15,7 @@ from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
     prepare_photo, resize, square_region, to_grayscale, to_model_range,
 )
-from .io import DEFAULT_MODEL, read_release_config, resolve_model_dir
+from .io import DEFAULT_MODEL, Release, resolve_model_dir
 
 #: A sketch whose darkest ink is this close to the paper (grey levels) is treated as blank.
 BLANK_CONTRAST = 12
@@ -137,13 +137,7 @@ def release_routes(model) -> dict[str, str] | None:
     two releases or bundled models; it holds no weights of its own."""
     if model is not None and not isinstance(model, (str, Path)):
         return None
-    config = read_release_config(resolve_model_dir(model))
-    if config.get("arch") != "router":
-        return None
-    routes = config.get("routes", {})
-    if set(routes) != {"portrait", "lines"}:
-        raise ValueError(f"{model}: a router needs routes for 'portrait' and 'lines', got {sorted(routes)}")
-    return routes
+    return Release.open(model).routes
 
 
 @dataclass
@@ -182,11 +176,11 @@ class _ModelRunner:
             self.metadata = getattr(model, "release_metadata", {})
             self.in_channels = model.config.in_channels
         else:
-            self.model_dir = resolve_model_dir(model)
+            release = Release.open(model)
+            self.model_dir = release.directory
             self.model_name = str(model) if model is not None else DEFAULT_MODEL
-            config = read_release_config(self.model_dir)
-            self.metadata = config.get("metadata", {})
-            self.in_channels = int(config["config"].get("in_channels", 1))
+            self.metadata = release.metadata
+            self.in_channels = release.in_channels
             backend, precision = choose_backend(self.model_dir, backend, precision)
             if backend == "onnx":
                 self.backend = OnnxBackend(onnx_file(self.model_dir, precision), precision)
@@ -195,8 +189,10 @@ class _ModelRunner:
 
                 self.backend = TorchBackend(load_pretrained(self.model_dir), precision)
         self.precision = self.backend.precision
-        self.resolution = int(self.metadata.get("training", {}).get("image_size", 256))
-        self.direction = self.metadata.get("training", {}).get("direction", "sketch_to_photo")
+        training = self.metadata.get("training", {})  # a module's record, or its release's
+        self.resolution = int(training.get("image_size", 256))
+        self.direction = training.get("direction", "sketch_to_photo")
+        self.styles: list[str] = list(training.get("styles") or [])
 
     @property
     def backend_name(self) -> str:
@@ -238,9 +234,10 @@ class SketchToFacePipeline(_ModelRunner):
             super().__init__(routes["lines"], precision, backend)
             self.portrait_runner = _ModelRunner(routes["portrait"], precision, backend)
             self.routes = routes
-            self.model_dir = resolve_model_dir(model)
+            release = Release.open(model)
+            self.model_dir = release.directory
             self.model_name = str(model) if model is not None else DEFAULT_MODEL
-            self.metadata = read_release_config(self.model_dir).get("metadata", {})
+            self.metadata = release.metadata
             if self.portrait_runner.resolution != self.resolution:
                 raise ValueError(f"{self.model_name}: its two models work at different resolutions")
         if self.direction != "sketch_to_photo" or self.in_channels != 1:
@@ -339,7 +336,6 @@ class PhotoToSketchPipeline(_ModelRunner):
         super().__init__(model, precision, backend)
         if self.direction != "photo_to_sketch":
             raise ValueError(f"{self.model_name} turns sketches into photos, not photos into sketches")
-        self.styles: list[str] = list(self.metadata.get("training", {}).get("styles") or [])
         if self.in_channels != 3 + len(self.styles):
             raise ValueError(f"{self.model_name}: {self.in_channels} input channels do not match an RGB photo "
                              f"plus {len(self.styles)} style plane(s)")

@@ -104,12 +104,10 @@ class ModelStore:
 
     @functools.cached_property
     def _runnable(self) -> list[str]:
-        from ..io import bundled_models, read_release_config
+        from ..io import Release, bundled_models
         from ..pipeline import runs_here
 
-        return [n for n in bundled_models()
-                if read_release_config(n).get("metadata", {}).get("training", {}).get("direction", "sketch_to_photo")
-                == "sketch_to_photo" and runs_here(n)]
+        return [n for n in bundled_models() if Release.open(n).direction == "sketch_to_photo" and runs_here(n)]
 
     def names(self) -> list[str]:
         """The default and every bundled sketch -> photo model that runs with what is installed (the

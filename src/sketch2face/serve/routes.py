@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from ..backends import BackendUnavailableError
 from ..data.transforms import InputImageError, load_image
-from ..io import ONNX_FILE, ModelNotFoundError, atomic_write_bytes, read_release_config, resolve_model_dir
+from ..io import ONNX_FILE, ModelNotFoundError, Release, atomic_write_bytes, resolve_model_dir
 from .db import HistoryItem, LoginSession, User, utcnow
 from .security import BodyTooLarge, hash_password, new_token, token_digest, verify_password
 
@@ -91,8 +91,8 @@ def live(request: Request) -> dict:
     if path is None:
         return {"available": False}
     name = request.app.state.settings.live_model
-    resolution = int(read_release_config(path.parent).get("metadata", {}).get("training", {}).get("image_size", 256))
-    return {"available": True, "model": name, "model_url": "/api/live/model.onnx", "resolution": resolution,
+    return {"available": True, "model": name, "model_url": "/api/live/model.onnx",
+            "resolution": Release.open(path.parent).resolution,
             "runtime_url": "/static/vendor/ort/"}
 
 
