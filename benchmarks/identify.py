@@ -1,7 +1,7 @@
 """Sketch -> photo identification on CUFS test: every test sketch searched among the 338 test photos,
 then among those plus every LFW photo as distractors (13,233 photos of 5,749 other people).
 
-    python benchmarks/identify.py [--models sketch2face-v1 pix2pix-cufs] [--output docs/results/identify]
+    python benchmarks/identify.py [--models sketch2face-v1 baselines/pix2pix-cufs] [--output docs/results/identify]
 
 Queries: (a) the raw sketch (greyscale as RGB) matched directly, (b) each model's generated face
 (ONNX Runtime fp32 where exported). Embeddings: dlib ResNet 128-d (face-recognition-models),
@@ -41,7 +41,7 @@ def ranks_of_truth(distance: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["sketch2face-v1", "pix2pix-cufs"])
+    parser.add_argument("--models", nargs="+", default=["sketch2face-v1", "baselines/pix2pix-cufs"])
     parser.add_argument("--output", type=Path, default=Path("docs/results/identify"))
     parser.add_argument("--cache", type=Path, default=Path("cache"))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)

@@ -1,6 +1,6 @@
 """Photo -> sketch: trained reverse models against the procedural styles, on CUFS test and FS2K validation.
 
-    python benchmarks/reverse.py [--models photo2sketch-v1 photo2sketch-cufs] [--fs2k cache/fs2k-v2]
+    python benchmarks/reverse.py [--models photo2sketch-v1 baselines/photo2sketch-cufs] [--fs2k cache/fs2k-v2]
                                  [--output docs/results/reverse]
 
 CUFS test: each of the 338 photos becomes a sketch (cropped back to the photo's 200x250 frame) and
@@ -66,7 +66,7 @@ def run_model(pipe: PhotoToSketchPipeline, photos: list[np.ndarray], style: str 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["photo2sketch-v1", "photo2sketch-cufs"])
+    parser.add_argument("--models", nargs="+", default=["photo2sketch-v1", "baselines/photo2sketch-cufs"])
     parser.add_argument("--fs2k", type=Path, default=Path("cache/fs2k-v2"),
                         help="prepared FS2K folder (prepare-data); skipped when missing")
     parser.add_argument("--output", type=Path, default=Path("docs/results/reverse"))

@@ -286,7 +286,7 @@ def test_the_light_install_runs_every_command_it_offers(sketch_files, tmp_path):
         with TestClient(create_app(ServeSettings(data_dir={str(tmp_path / "serve")!r}))) as client:
             listed = client.get("/api/models").json()["models"]
             assert "sketch2face-v2" in listed and "sketch2face-repair" not in listed, listed
-            assert "pix2pix-cufs" not in listed, listed
+            assert "photo2sketch-v1" not in listed, listed  # a reverse model: for sketchify
             response = client.post("/api/generate", data={{"model": "sketch2face-repair"}},
                                    files={{"image": open({str(sketch_files[1])!r}, "rb")}})
             assert response.status_code == 422, response.text

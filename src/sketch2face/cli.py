@@ -555,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Writes OUTPUT/metrics.json, metrics.md and grid.png (sketch | faces | photo). Examples:\n"
                     "  sketch2face evaluate --data cufs-test --output out/eval\n"
-                    "  sketch2face evaluate --data my_pairs/ --model runs/00003-x/release --baseline pix2pix-cufs\n"
+                    "  sketch2face evaluate --data my_pairs/ --model runs/00003-x/release --baseline baselines/pix2pix-cufs\n"
                     "  sketch2face evaluate --data cufs-test --generated other_system_faces/",
     )
     p.add_argument("--data", default="cufs-test", help="cufs-test or a folder with photos/ and sketches/")
