@@ -10,7 +10,8 @@ import random
 import re
 import signal
 import time
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -471,6 +472,276 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
     return loss_g.detach(), {k: v.detach() for k, v in terms.items()}
 
 
+@dataclass
+class TrainState:
+    """Everything a run needs to go on exactly where it stopped. ``state_dict`` is the checkpoint and
+    ``load_state_dict`` reads it back: the two mirror each other, key for key."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    ema: EMA | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    np_rng: np.random.Generator
+    config: RunConfig
+    step: int = 0
+    elapsed: float = 0.0
+    """Seconds of training (wall clock; a step that took 10x the usual counts as a usual one)."""
+    cpu_seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"val_ssim": -1.0, "step": -1})
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    """Earlier parts of a long run (``--continue-from``): steps, minutes, CPU minutes of each."""
+    warmup_steps: int = 0
+    """Learning-rate warm-up of a part that started with fresh Adam moments."""
+
+    @property
+    def inference_model(self) -> nn.Module:
+        return self.ema.model if self.ema is not None else self.generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.model.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "step": self.step, "elapsed_seconds": self.elapsed, "cpu_seconds": self.cpu_seconds,
+            "history": self.history, "best": self.best, "rng": _rng_state(self.np_rng),
+            "config": asdict(self.config), "parts": self.parts, "warmup_steps": self.warmup_steps,
+        }
+
+    def load_state_dict(self, checkpoint: dict[str, Any], restore_rng: bool = True) -> None:
+        self.generator.load_state_dict(checkpoint["generator"])
+        self.discriminator.load_state_dict(checkpoint["discriminator"])
+        if self.ema is not None:
+            self.ema.model.load_state_dict(checkpoint["ema"])
+        self.opt_g.load_state_dict(checkpoint["opt_g"])
+        self.opt_d.load_state_dict(checkpoint["opt_d"])
+        self.step, self.elapsed = checkpoint["step"], checkpoint["elapsed_seconds"]
+        self.cpu_seconds = checkpoint.get("cpu_seconds", 0.0)
+        self.history, self.best = checkpoint["history"], checkpoint["best"]
+        self.parts, self.warmup_steps = checkpoint.get("parts", []), checkpoint.get("warmup_steps", 0)
+        if restore_rng:
+            _set_rng_state(checkpoint["rng"], self.np_rng)
+
+    def save(self, path: Path) -> None:
+        atomic_torch_save(self.state_dict(), path)
+
+    def set_learning_rate(self, progress: float) -> None:
+        """The pix2pix schedule (``lr_factor``) times the warm-up of a part with fresh moments."""
+        tc = self.config.train
+        warmup = min(1.0, (self.step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        for optimizer in (self.opt_g, self.opt_d):
+            for group in optimizer.param_groups:
+                group["lr"] = tc.lr * lr_factor(progress, tc.lr_decay_start) * warmup
+
+
+def _open_run(config: RunConfig, resume: str | Path | None, continue_from: str | Path | None,
+              dist: "_Distributed") -> tuple[Path, dict[str, Any] | None, Continuation | None]:
+    """The run folder (resumed, or new with its config.json), the checkpoint to resume, the continuation."""
+    if resume is not None and continue_from is not None:
+        raise ConfigError("give --resume (the same run, exactly) or --continue-from (a new part), not both")
+    continuation = load_continuation(continue_from) if continue_from is not None else None
+    if resume is not None:
+        resume = Path(resume)
+        checkpoint_path = resume / "checkpoints" / "last.pt" if resume.is_dir() else resume
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        return checkpoint_path.parent.parent, checkpoint, continuation
+    run_dir = None
+    if dist.main:
+        run_dir = new_run_dir(config.output_dir, config.name)
+        save_config(config, run_dir / "config.json")
+    return Path(dist.broadcast(str(run_dir) if run_dir else None)), None, continuation
+
+
+@contextmanager
+def _logging_to(run_dir: Path, enabled: bool):
+    """The module's log also goes to RUN/log.txt while the run lasts (rank 0 only)."""
+    if not enabled:
+        yield
+        return
+    handler = logging.FileHandler(run_dir / "log.txt")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _build_state(config: RunConfig, checkpoint: dict[str, Any] | None, continuation: Continuation | None,
+                 dist: "_Distributed") -> TrainState:
+    """Models, optimisers and EMA, started from scratch, ``model.init_from``, a continuation or a checkpoint."""
+    tc = config.train
+    torch.manual_seed(tc.seed)
+    random.seed(tc.seed + dist.rank)
+    np_rng = np.random.default_rng([tc.seed, dist.rank])
+    generator = create_model(config.model.generator, **config.model.generator_config)
+    n_styles = len(config.data.styles or [])
+    expected = (1 + n_styles, 3) if config.data.direction == "sketch_to_photo" else (3 + n_styles, 1)
+    channels = (generator.config.in_channels, generator.config.out_channels)
+    if channels != expected:
+        raise ConfigError(f"data.direction {config.data.direction} needs a generator with in_channels, out_channels = "
+                          f"{expected} (image channels + one plane per data.styles label); "
+                          f"model.generator_config gives {channels}")
+    if continuation is not None:
+        generator.load_state_dict(continuation.generator)
+        log.info("continuing from %s (earlier parts: %s)", continuation.source, continuation.parts)
+    elif config.model.init_from and checkpoint is None:
+        from .io import load_pretrained
+
+        adapted = load_initial_weights(generator, load_pretrained(config.model.init_from).state_dict())
+        log.info("generator initialised from %s%s", config.model.init_from,
+                 f" (input channels cut in {adapted})" if adapted else "")
+    discriminator = create_model(config.model.discriminator, **{
+        "in_channels": generator.config.in_channels + generator.config.out_channels,
+        **config.model.discriminator_config})
+    memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+    generator.to(memory_format=memory_format)
+    discriminator.to(memory_format=memory_format)
+    state = TrainState(generator, discriminator, None,
+                       torch.optim.Adam(generator.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2)),
+                       torch.optim.Adam(discriminator.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2)),
+                       np_rng, config)
+    if continuation is not None:
+        if continuation.discriminator is not None:
+            discriminator.load_state_dict(continuation.discriminator)
+        else:
+            log.warning("%s has no discriminator weights: the discriminator starts afresh", continuation.source)
+        if continuation.optimizers is not None:
+            state.opt_g.load_state_dict(continuation.optimizers[0])
+            state.opt_d.load_state_dict(continuation.optimizers[1])
+        state.parts = continuation.parts
+        # only a part that starts with fresh Adam moments warms up; a resumed part keeps its own
+        state.warmup_steps = tc.warmup_steps if continuation.optimizers is None else 0
+    state.ema = EMA(generator, tc.ema_decay) if tc.ema_decay > 0 and dist.main else None
+    if state.ema is not None and continuation is not None and continuation.ema is not None:
+        state.ema.model.load_state_dict(continuation.ema)
+    if checkpoint is not None:
+        state.load_state_dict(checkpoint, restore_rng=dist.main)
+        if not dist.main:
+            state.np_rng = np.random.default_rng([tc.seed, dist.rank, state.step])
+    return state
+
+
+def _step_parts(config: RunConfig, state: TrainState, dist: "_Distributed") -> StepParts:
+    """What ``gan_step`` needs: the (data-parallel) models, optimisers, losses and the teacher."""
+    tc = config.train
+    memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+    perceptual = PerceptualLoss().to(memory_format=memory_format) if tc.lambda_perceptual > 0 else None
+    # The generator runs through DistributedDataParallel (one forward, one backward per step). The
+    # discriminator is used several times per step (real, fake, fake again for G), which DDP's
+    # reducer does not allow, so its gradients are averaged by hand after its backward.
+    dist.broadcast_parameters(state.discriminator)
+    teacher = None
+    if tc.teacher:
+        from .io import load_pretrained
+
+        teacher = load_pretrained(tc.teacher).to(memory_format=memory_format).requires_grad_(False)
+        log.info("distilling from %s (lambda %.1f)", tc.teacher, tc.lambda_distill)
+    return StepParts(dist.wrap(state.generator), state.discriminator, state.opt_g, state.opt_d, GANLoss(tc.gan_mode),
+                     perceptual, teacher)
+
+
+class _Batches:
+    """The training batch of a step: the epoch's weighted order, freehand pairs redrawn, both images
+    augmented, in the model's range and memory format, with each sample's loss weights."""
+
+    def __init__(self, config: RunConfig, data: PairedArrays, dist: "_Distributed"):
+        self.config, self.data, self.dist = config, data, dist
+        self.probabilities = sample_probabilities(data, config.data.weights)
+        self.global_batch = config.train.batch_size * dist.world
+        self.steps_per_epoch = math.ceil(len(data) / self.global_batch)
+        self.augment = PairedAugment() if config.data.augment else None
+        self.sketch_augment = SketchStyleAugment(**config.data.sketch_augment) if config.data.sketch_augment else None
+        self.memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
+
+    def __call__(self, step: int, np_rng: np.random.Generator
+                 ) -> tuple[torch.Tensor, torch.Tensor, SampleLossWeights]:
+        config, data = self.config, self.data
+        epoch, index = divmod(step, self.steps_per_epoch)
+        order = epoch_order(len(data), config.train.seed, epoch, self.probabilities)
+        # the last batch of an epoch wraps around to its start, so every batch is full on every rank
+        positions = (index * self.global_batch + np.arange(self.global_batch)) % len(order)
+        batch_idx = order[positions][self.dist.rank::self.dist.world]
+        sketches, photos = data.sketches[batch_idx], data.photos[batch_idx]
+        if config.data.freehand_procedures:
+            sketches = redraw_freehand(data, batch_idx, sketches, config.data.freehand_procedures,
+                                       config.data.freehand_strength, np_rng)
+        if self.augment is not None:
+            pairs = [self.augment(s, p, np_rng) for s, p in zip(sketches, photos)]
+            sketches, photos = np.stack([s for s, _ in pairs]), np.stack([p for _, p in pairs])
+        if self.sketch_augment is not None:
+            sketches = np.stack([self.sketch_augment(s, np_rng) for s in sketches])
+        source, target = oriented(*batch_to_tensors(sketches, photos), config.data.direction)
+        source = with_style(source, batch_styles(data, batch_idx), config.data.styles)
+        return (source.contiguous(memory_format=self.memory_format),
+                target.contiguous(memory_format=self.memory_format),
+                SampleLossWeights.for_batch(config.data, data.sources[batch_idx]))
+
+
+def _validate(state: TrainState, val_data: PairedArrays, run_dir: Path, n_train: int, writer) -> None:
+    """Score the EMA generator on the validation pairs, save a sample grid, keep the best (or the last,
+    ``train.keep``) as the release."""
+    config, model = state.config, state.inference_model
+    if not len(val_data):
+        return
+    scores = evaluate_generator(model, val_data, direction=config.data.direction, styles=config.data.styles)
+    state.history.append({"step": state.step, **scores})
+    with (run_dir / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": state.step, "minutes": round(state.elapsed / 60, 2), **scores}) + "\n")
+    log.info("step %d val %s", state.step, {k: round(v, 4) for k, v in scores.items()})
+    sample_path = run_dir / "samples" / f"step{state.step:07d}.png"
+    save_sample_grid(model, val_data, sample_path, direction=config.data.direction, styles=config.data.styles)
+    if writer is not None:
+        for key, value in scores.items():
+            writer.add_scalar(f"val/{key}", value, state.step)
+        from PIL import Image
+        writer.add_image("val/samples", np.asarray(Image.open(sample_path)), state.step, dataformats="HWC")
+    if scores["val_ssim"] > state.best["val_ssim"] or config.train.keep == "last":
+        state.best = {"step": state.step, **scores}
+        atomic_torch_save({"ema": model.state_dict(), "step": state.step, "scores": scores, "config": asdict(config)},
+                          run_dir / "checkpoints" / "best.pt")
+        save_release(model, run_dir / "release", config, state.step, state.elapsed, scores, n_train,
+                     state.cpu_seconds, state.discriminator, state.parts)
+    plot_history(state.history, run_dir / "loss_curve.png")
+    state.generator.train()
+
+
+class _TrainingLog:
+    """Means of every loss term over 50 steps into the history and TensorBoard; the progress bar."""
+
+    EVERY = 50
+
+    def __init__(self, state: TrainState, total_steps: int, writer, show: bool):
+        self.state, self.total_steps, self.writer = state, total_steps, writer
+        self.running: dict[str, float] = {}
+        self.bar = tqdm(total=total_steps, initial=state.step, disable=not show, unit="step", dynamic_ncols=True)
+
+    def record(self, loss_g: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+        state = self.state
+        values = {"loss_g": loss_g.item(), **{k: v.item() for k, v in terms.items()}}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise FloatingPointError(f"loss became non-finite at step {state.step} ({values}); lower train.lr")
+        for key, value in values.items():
+            self.running[key] = self.running.get(key, 0.0) + value
+        self.running["n"] = self.running.get("n", 0) + 1
+        self.bar.update(1)
+        self.bar.set_postfix(l1=f"{values['loss_l1']:.3f}", d=f"{values.get('loss_d', 0.0):.3f}",
+                             min=f"{state.elapsed / 60:.1f}")
+        if state.step % self.EVERY == 0 or state.step == self.total_steps:
+            n = self.running.pop("n")
+            record = {"step": state.step, **{k: v / n for k, v in self.running.items()}}
+            state.history.append(record)
+            if self.writer is not None:
+                for key, value in record.items():
+                    if key != "step":
+                        self.writer.add_scalar(f"train/{key}", value, state.step)
+                self.writer.add_scalar("train/lr", state.opt_g.param_groups[0]["lr"], state.step)
+            self.running = {}
+
+
 def train(config: RunConfig, resume: str | Path | None = None, progress: bool = True,
           continue_from: str | Path | None = None) -> Path:
     """Train a generator + discriminator; returns the run folder.
@@ -492,250 +763,61 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
     dist = _Distributed()
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
-    checkpoint = None
-    if resume is not None and continue_from is not None:
-        raise ConfigError("give --resume (the same run, exactly) or --continue-from (a new part), not both")
-    continuation = load_continuation(continue_from) if continue_from is not None else None
-    if resume is not None:
-        resume = Path(resume)
-        ckpt_path = resume / "checkpoints" / "last.pt" if resume.is_dir() else resume
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        run_dir = ckpt_path.parent.parent
-    else:
-        run_dir = None
+    run_dir, checkpoint, continuation = _open_run(config, resume, continue_from, dist)
+    with _logging_to(run_dir, dist.main):
+        train_data, val_data = load_training_data(config)
+        log.info("run %s: %d training pairs, %d validation pairs, %d process(es)", run_dir, len(train_data),
+                 len(val_data), dist.world)
+        state = _build_state(config, checkpoint, continuation, dist)
+        if checkpoint is not None:
+            log.info("resumed from %s at step %d", resume, state.step)
+        parts = _step_parts(config, state, dist)
+        batches = _Batches(config, train_data, dist)
+        total_steps = batches.steps_per_epoch * tc.epochs
+        if tc.max_steps is not None:
+            total_steps = min(total_steps, tc.max_steps)
+        budget = tc.max_minutes * 60 if tc.max_minutes else math.inf
+        writer = _tensorboard_writer(run_dir, tc.tensorboard and dist.main)
+        training_log = _TrainingLog(state, total_steps, writer, progress and dist.main)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.precision == "bf16")
+        state.generator.train()
+        state.discriminator.train()
+        typical_step: float | None = None
+        with _StopFlag() as stop:
+            while not dist.any(state.step >= total_steps or state.elapsed >= budget or stop.requested):
+                started, cpu_started = time.perf_counter(), time.process_time()
+                state.set_learning_rate(max(state.step / total_steps, state.elapsed / budget))
+                source, target, sample_weights = batches(state.step, state.np_rng)
+                loss_g, terms = gan_step(parts, source, target, tc, autocast, dist, sample_weights)
+                if state.ema is not None:
+                    state.ema.update(state.generator, state.step)
+                state.step += 1
+                # a step that took 10x the usual (the process was suspended, the machine slept) counts
+                # as a usual step, so pauses do not eat the time budget
+                step_seconds = time.perf_counter() - started
+                typical_step = step_seconds if typical_step is None else \
+                    0.9 * typical_step + 0.1 * min(step_seconds, 10 * typical_step)
+                state.elapsed += min(step_seconds, 10 * typical_step)
+                state.cpu_seconds += time.process_time() - cpu_started
+                training_log.record(loss_g, terms)
+                if dist.main and state.step % tc.eval_every == 0:
+                    _validate(state, val_data, run_dir, len(train_data), writer)
+                if dist.main and state.step % tc.checkpoint_every == 0:
+                    state.save(run_dir / "checkpoints" / "last.pt")
+        training_log.bar.close()
         if dist.main:
-            run_dir = new_run_dir(config.output_dir, config.name)
-            save_config(config, run_dir / "config.json")
-        run_dir = Path(dist.broadcast(str(run_dir) if run_dir else None))
-
-    handler = None
-    if dist.main:
-        handler = logging.FileHandler(run_dir / "log.txt")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-
-    torch.manual_seed(tc.seed)
-    random.seed(tc.seed + dist.rank)
-    np_rng = np.random.default_rng([tc.seed, dist.rank])
-
-    train_data, val_data = load_training_data(config)
-    log.info("run %s: %d training pairs, %d validation pairs, %d process(es)", run_dir, len(train_data),
-             len(val_data), dist.world)
-
-    generator = create_model(config.model.generator, **config.model.generator_config)
-    n_styles = len(config.data.styles or [])
-    expected = (1 + n_styles, 3) if config.data.direction == "sketch_to_photo" else (3 + n_styles, 1)
-    channels = (generator.config.in_channels, generator.config.out_channels)
-    if channels != expected:
-        raise ConfigError(f"data.direction {config.data.direction} needs a generator with in_channels, out_channels = "
-                          f"{expected} (image channels + one plane per data.styles label); "
-                          f"model.generator_config gives {channels}")
-    if continuation is not None:
-        generator.load_state_dict(continuation.generator)
-        log.info("continuing from %s (earlier parts: %s)", continuation.source, continuation.parts)
-    elif config.model.init_from and checkpoint is None:
-        from .io import load_pretrained
-
-        adapted = load_initial_weights(generator, load_pretrained(config.model.init_from).state_dict())
-        log.info("generator initialised from %s%s", config.model.init_from,
-                 f" (input channels cut in {adapted})" if adapted else "")
-    disc_config = {"in_channels": generator.config.in_channels + generator.config.out_channels,
-                   **config.model.discriminator_config}
-    discriminator = create_model(config.model.discriminator, **disc_config)
-    memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
-    generator.to(memory_format=memory_format)
-    discriminator.to(memory_format=memory_format)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
-    if continuation is not None:
-        if continuation.discriminator is not None:
-            discriminator.load_state_dict(continuation.discriminator)
-        else:
-            log.warning("%s has no discriminator weights: the discriminator starts afresh", continuation.source)
-        if continuation.optimizers is not None:
-            opt_g.load_state_dict(continuation.optimizers[0])
-            opt_d.load_state_dict(continuation.optimizers[1])
-    ema = EMA(generator, tc.ema_decay) if tc.ema_decay > 0 and dist.main else None
-    if ema is not None and continuation is not None and continuation.ema is not None:
-        ema.model.load_state_dict(continuation.ema)
-    earlier_parts = checkpoint.get("parts", []) if checkpoint is not None else \
-        (continuation.parts if continuation is not None else [])
-    # only a part that starts with fresh Adam moments warms up; a resumed part keeps its own
-    warmup_steps = checkpoint.get("warmup_steps", 0) if checkpoint is not None else \
-        (tc.warmup_steps if continuation is not None and continuation.optimizers is None else 0)
-    gan_loss = GANLoss(tc.gan_mode)
-    perceptual = PerceptualLoss().to(memory_format=memory_format) if tc.lambda_perceptual > 0 else None
-    augment = PairedAugment() if config.data.augment else None
-    sketch_augment = SketchStyleAugment(**config.data.sketch_augment) if config.data.sketch_augment else None
-
-    probabilities = sample_probabilities(train_data, config.data.weights)
-    global_batch = tc.batch_size * dist.world
-    steps_per_epoch = math.ceil(len(train_data) / global_batch)
-    total_steps = steps_per_epoch * tc.epochs
-    if tc.max_steps is not None:
-        total_steps = min(total_steps, tc.max_steps)
-
-    step, elapsed, cpu_seconds, history = 0, 0.0, 0.0, []
-    best = {"val_ssim": -1.0, "step": -1}
-    if checkpoint is not None:
-        generator.load_state_dict(checkpoint["generator"])
-        discriminator.load_state_dict(checkpoint["discriminator"])
-        opt_g.load_state_dict(checkpoint["opt_g"])
-        opt_d.load_state_dict(checkpoint["opt_d"])
-        if ema is not None:
-            ema.model.load_state_dict(checkpoint["ema"])
-        step, elapsed = checkpoint["step"], checkpoint["elapsed_seconds"]
-        cpu_seconds = checkpoint.get("cpu_seconds", 0.0)
-        history, best = checkpoint["history"], checkpoint["best"]
-        if dist.main:
-            _set_rng_state(checkpoint["rng"], np_rng)
-        else:
-            np_rng = np.random.default_rng([tc.seed, dist.rank, step])
-        log.info("resumed from %s at step %d", ckpt_path, step)
-
-    # The generator runs through DistributedDataParallel (one forward, one backward per step). The
-    # discriminator is used several times per step (real, fake, fake again for G), which DDP's
-    # reducer does not allow, so its gradients are averaged by hand after its backward.
-    dist.broadcast_parameters(discriminator)
-    teacher = None
-    if tc.teacher:
-        from .io import load_pretrained
-
-        teacher = load_pretrained(tc.teacher).to(memory_format=memory_format).requires_grad_(False)
-        log.info("distilling from %s (lambda %.1f)", tc.teacher, tc.lambda_distill)
-    parts = StepParts(dist.wrap(generator), discriminator, opt_g, opt_d, gan_loss, perceptual, teacher)
-    writer = _tensorboard_writer(run_dir, tc.tensorboard and dist.main)
-
-    def make_checkpoint() -> dict[str, Any]:
-        return {
-            "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
-            "ema": ema.model.state_dict() if ema is not None else None,
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "step": step, "elapsed_seconds": elapsed, "cpu_seconds": cpu_seconds,
-            "history": history, "best": best, "rng": _rng_state(np_rng), "config": asdict(config),
-            "parts": earlier_parts, "warmup_steps": warmup_steps,
-        }
-
-    def validate_and_keep_best() -> None:
-        nonlocal best
-        inference_model = ema.model if ema is not None else generator
-        if not len(val_data):
-            return
-        scores = evaluate_generator(inference_model, val_data, direction=config.data.direction,
-                                    styles=config.data.styles)
-        history.append({"step": step, **scores})
-        with (run_dir / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps({"step": step, "minutes": round(elapsed / 60, 2), **scores}) + "\n")
-        log.info("step %d val %s", step, {k: round(v, 4) for k, v in scores.items()})
-        sample_path = run_dir / "samples" / f"step{step:07d}.png"
-        save_sample_grid(inference_model, val_data, sample_path, direction=config.data.direction,
-                         styles=config.data.styles)
+            if stop.requested:
+                log.info("stop requested at step %d", state.step)
+            if state.step % tc.eval_every != 0 or state.best["step"] < 0:
+                _validate(state, val_data, run_dir, len(train_data), writer)
+            state.save(run_dir / "checkpoints" / "last.pt")
+            if not len(val_data):
+                save_release(state.inference_model, run_dir / "release", config, state.step, state.elapsed, {},
+                             len(train_data), state.cpu_seconds, state.discriminator, state.parts)
+            log.info("finished at step %d after %.1f minutes of training (wall clock), %.1f CPU-minutes; best %s",
+                     state.step, state.elapsed / 60, state.cpu_seconds / 60, state.best)
         if writer is not None:
-            for key, value in scores.items():
-                writer.add_scalar(f"val/{key}", value, step)
-            from PIL import Image
-            writer.add_image("val/samples", np.asarray(Image.open(sample_path)), step, dataformats="HWC")
-        if scores["val_ssim"] > best["val_ssim"] or tc.keep == "last":
-            best = {"step": step, **scores}
-            atomic_torch_save({"ema": inference_model.state_dict(), "step": step, "scores": scores,
-                               "config": asdict(config)}, run_dir / "checkpoints" / "best.pt")
-            save_release(inference_model, run_dir / "release", config, step, elapsed, scores, len(train_data),
-                         cpu_seconds, discriminator, earlier_parts)
-        plot_history(history, run_dir / "loss_curve.png")
-        generator.train()
-
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.precision == "bf16")
-    generator.train()
-    discriminator.train()
-    bar = tqdm(total=total_steps, initial=step, disable=not progress or not dist.main, unit="step",
-               dynamic_ncols=True)
-    budget = tc.max_minutes * 60 if tc.max_minutes else math.inf
-    running: dict[str, float] = {}
-    typical_step: float | None = None
-    with _StopFlag() as stop:
-        while True:
-            if dist.any(step >= total_steps or elapsed >= budget or stop.requested):
-                break
-            started, cpu_started = time.perf_counter(), time.process_time()
-            progress_fraction = max(step / total_steps, elapsed / budget)
-            for optimizer in (opt_g, opt_d):
-                for group in optimizer.param_groups:
-                    warmup = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
-                    group["lr"] = tc.lr * lr_factor(progress_fraction, tc.lr_decay_start) * warmup
-            epoch, index = divmod(step, steps_per_epoch)
-            order = epoch_order(len(train_data), tc.seed, epoch, probabilities)
-            # the last batch of an epoch wraps around to its start, so every batch is full on every rank
-            positions = (index * global_batch + np.arange(global_batch)) % len(order)
-            batch_idx = order[positions][dist.rank::dist.world]
-            sketches, photos = train_data.sketches[batch_idx], train_data.photos[batch_idx]
-            if config.data.freehand_procedures:
-                sketches = redraw_freehand(train_data, batch_idx, sketches, config.data.freehand_procedures,
-                                           config.data.freehand_strength, np_rng)
-            if augment is not None:
-                pairs = [augment(s, p, np_rng) for s, p in zip(sketches, photos)]
-                sketches, photos = np.stack([s for s, _ in pairs]), np.stack([p for _, p in pairs])
-            if sketch_augment is not None:
-                sketches = np.stack([sketch_augment(s, np_rng) for s in sketches])
-            source, target = oriented(*batch_to_tensors(sketches, photos), config.data.direction)
-            source = with_style(source, batch_styles(train_data, batch_idx), config.data.styles)
-            source = source.contiguous(memory_format=memory_format)
-            target = target.contiguous(memory_format=memory_format)
-
-            sample_weights = SampleLossWeights.for_batch(config.data, train_data.sources[batch_idx])
-            loss_g, terms = gan_step(parts, source, target, tc, autocast, dist, sample_weights)
-            if ema is not None:
-                ema.update(generator, step)
-
-            step += 1
-            # a step that took 10x the usual (the process was suspended, the machine slept) counts
-            # as a usual step, so pauses do not eat the time budget
-            step_seconds = time.perf_counter() - started
-            typical_step = step_seconds if typical_step is None else \
-                0.9 * typical_step + 0.1 * min(step_seconds, 10 * typical_step)
-            elapsed += min(step_seconds, 10 * typical_step)
-            cpu_seconds += time.process_time() - cpu_started
-            values = {"loss_g": loss_g.item(), **{k: v.item() for k, v in terms.items()}}
-            if not all(math.isfinite(v) for v in values.values()):
-                raise FloatingPointError(f"loss became non-finite at step {step} ({values}); lower train.lr")
-            for key, value in values.items():
-                running[key] = running.get(key, 0.0) + value
-            running["n"] = running.get("n", 0) + 1
-            bar.update(1)
-            bar.set_postfix(l1=f"{values['loss_l1']:.3f}", d=f"{values.get('loss_d', 0.0):.3f}",
-                            min=f"{elapsed / 60:.1f}")
-            if step % 50 == 0 or step == total_steps:
-                n = running.pop("n")
-                record = {"step": step, **{k: v / n for k, v in running.items()}}
-                history.append(record)
-                if writer is not None:
-                    for key, value in record.items():
-                        if key != "step":
-                            writer.add_scalar(f"train/{key}", value, step)
-                    writer.add_scalar("train/lr", opt_g.param_groups[0]["lr"], step)
-                running = {}
-            if dist.main and step % tc.eval_every == 0:
-                validate_and_keep_best()
-            if dist.main and step % tc.checkpoint_every == 0:
-                atomic_torch_save(make_checkpoint(), run_dir / "checkpoints" / "last.pt")
-    bar.close()
-    if dist.main:
-        if stop.requested:
-            log.info("stop requested at step %d", step)
-        if step % tc.eval_every != 0 or best["step"] < 0:
-            validate_and_keep_best()
-        atomic_torch_save(make_checkpoint(), run_dir / "checkpoints" / "last.pt")
-        if not len(val_data):
-            inference_model = ema.model if ema is not None else generator
-            save_release(inference_model, run_dir / "release", config, step, elapsed, {}, len(train_data),
-                         cpu_seconds, discriminator, earlier_parts)
-        log.info("finished at step %d after %.1f minutes of training (wall clock), %.1f CPU-minutes; best %s",
-                 step, elapsed / 60, cpu_seconds / 60, best)
-    if writer is not None:
-        writer.close()
-    if handler is not None:
-        log.removeHandler(handler)
-        handler.close()
+            writer.close()
     dist.close()
     return run_dir
 
