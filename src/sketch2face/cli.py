@@ -5,10 +5,52 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
+from .backends import BACKENDS, PRECISIONS
 from .data.transforms import InputImageError
 
+#: Every subcommand: name -> (add_parser keywords, the function declaring its arguments, the function
+#: running it). ``@command`` fills it beside each command; ``build_parser`` only reads it.
+COMMANDS: dict[str, tuple[dict, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 
+
+def command(name: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None, **options):
+    """Register ``sketch2face NAME``: ``options`` go to ``add_parser`` (help, description),
+    ``arguments(parser)`` declares its arguments."""
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = (options, arguments, run)
+        return run
+    return register
+
+
+def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="inference engine: ONNX Runtime when installed and exported (auto), or PyTorch")
+    p.add_argument("--precision", choices=sorted({p for ps in PRECISIONS.values() for p in ps}), default=None,
+                   help="fp32 (default); bf16 autocast with torch; int8 (static quantisation) with onnx")
+
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="YAML recipe (see configs/); defaults apply where silent")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. train.batch_size=4 (repeatable)")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget; ends with a checkpoint")
+    p.add_argument("--output-dir", help="parent folder of run folders (default: runs)")
+    p.add_argument("--resume", type=Path, help="run folder or checkpoint to continue exactly")
+    p.add_argument("--continue-from", metavar="RUN_OR_RELEASE",
+                   help="start a new part of a long run: from a run folder's full checkpoint when it exists, "
+                        "else from a release or bundled model (EMA generator + discriminator weights)")
+    p.add_argument("-n", "--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+@command("train", help="train a generator on paired sketch/photo folders",
+         description="Train a conditional GAN. Examples:\n"
+                     "  sketch2face train --config configs/sketch2face_v1.yaml          # the default's portrait model\n"
+                     "  sketch2face train --config configs/sketch2face_v1.yaml --set train.lr=1e-4 --max-minutes 30\n"
+                     "  sketch2face train --resume runs/00003-sketch2face-v1",
+         arguments=_train_arguments)
 def _cmd_train(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_config
     from .train import train
@@ -102,6 +144,33 @@ def _open_pipeline(command: str, pipeline_class, model, args: argparse.Namespace
         return None
 
 
+def _generate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or glob patterns")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="folder for OUTPUT/<input's path inside the named folder>.<format>; never over an input")
+    p.add_argument("--model", default=None,
+                   help="bundled model name or release folder (default: the bundled default model)")
+    p.add_argument("--format", choices=["png", "jpg", "jpeg"], default="png")
+    p.add_argument("--side-by-side", action="store_true", help="write the sketch beside the face")
+    p.add_argument("--sheet", type=Path,
+                   help="also write one contact sheet of all sketch/face pairs, in a grid with names (.png or .jpg)")
+    p.add_argument("--keep-size", action="store_true",
+                   help="resize the face back to the input's frame instead of the model's resolution")
+    p.add_argument("--fidelity", type=float, default=1.0,
+                   help="1 (default): follow the strokes exactly; towards 0: each face part moves to the most "
+                        "plausible training drawing near the strokes (line drawings; see docs/freehand.md)")
+    p.add_argument("--no-align", action="store_true",
+                   help="do not bring a small or off-centre drawing to the model's framing (pad it as it is)")
+    p.add_argument("--batch-size", type=int, default=8)
+    _add_backend_arguments(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+@command("generate", help="turn sketches into face photos",
+         description="Examples:\n"
+                     "  sketch2face generate sketch.png --output faces/\n"
+                     "  sketch2face generate sketches/ 'more/*.jpg' --output faces/ --side-by-side --format jpg",
+         arguments=_generate_arguments)
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .outputs import OutputError, OutputFolder, contact_sheet, save_generated, side_by_side
     from .pipeline import SketchToFacePipeline
@@ -161,6 +230,32 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="cufs-test", help="cufs-test or a folder with photos/ and sketches/")
+    p.add_argument("--split", choices=["all", "val", "train"], default="all",
+                   help="val: only the pairs training holds out (same rule as `train`: --val-fraction, --split-seed)")
+    p.add_argument("--val-fraction", type=float, default=0.08)
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--model", default=None, help="bundled model name or release folder (default: the default model)")
+    p.add_argument("--baseline", action="append", help="another model to score in the same table (repeatable)")
+    p.add_argument("--generated", action="append", help="folder of faces made elsewhere, named like the sketches")
+    p.add_argument("--no-sketch-baseline", action="store_true", help="omit the raw-sketch row")
+    p.add_argument("--no-fid", action="store_true", help="skip FID/KID (Inception)")
+    p.add_argument("--no-identity", action="store_true", help="skip identity metrics (dlib)")
+    p.add_argument("-o", "--output", type=Path, default=Path("out/eval"))
+    p.add_argument("--batch-size", type=int, default=8)
+    _add_backend_arguments(p)
+    p.add_argument("--no-record-command", dest="record_command", action="store_false",
+                   help="do not write the command line into metrics.md")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+@command("evaluate", help="score a model (and baselines) against true photos",
+         description="Writes OUTPUT/metrics.json, metrics.md and grid.png (sketch | faces | photo). Examples:\n"
+                     "  sketch2face evaluate --data cufs-test --output out/eval\n"
+                     "  sketch2face evaluate --data my_pairs/ --model runs/00003-x/release --baseline baselines/pix2pix-cufs\n"
+                     "  sketch2face evaluate --data cufs-test --generated other_system_faces/",
+         arguments=_evaluate_arguments)
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import shlex
 
@@ -197,6 +292,29 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sketchify_arguments(p: argparse.ArgumentParser) -> None:
+    from .data.sketch import STYLE_ALIASES, STYLES
+
+    p.add_argument("inputs", nargs="+", help="photo files, folders (searched recursively) or glob patterns")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--style", default=None,
+                   help=f"procedural style ({', '.join([*STYLES, *STYLE_ALIASES])}; default line) or, with "
+                        "--model, one of the model's styles (see `sketch2face models`)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="draw random style parameters (input i uses seed+i); default: the style's defaults")
+    p.add_argument("--align", action="store_true", help="align faces to the canonical 256x256 geometry first")
+    p.add_argument("--model", default=None,
+                   help="a trained photo -> sketch model (bundled name or release folder) instead of --style")
+    _add_backend_arguments(p)
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+@command("sketchify", help="make synthetic sketches from photos (procedural styles)",
+         description="Styles: line (pencil dodge), greyscale and colour (shaded), xdog (line drawing), pen\n"
+                     "(thin canvas-like strokes), canny (edge-enhanced). Examples:\n"
+                     "  sketch2face sketchify photos/ --output sketches/ --style pen --align\n"
+                     "  sketch2face sketchify face.jpg --output out/ --style xdog --seed 3",
+         arguments=_sketchify_arguments)
 def _cmd_sketchify(args: argparse.Namespace) -> int:
     import warnings
 
@@ -278,6 +396,35 @@ def _cmd_sketchify(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _prepare_data_arguments(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--paired", type=Path, help="folder with photos/ and sketches/ (FS2K annotations read)")
+    source.add_argument("--photos", type=Path, nargs="+", help="folders of unpaired photos (sketches synthesised)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--fidelity", type=float, default=1.0,
+                   help="1 (default): follow the strokes exactly; towards 0: each face part moves to the most "
+                        "plausible training drawing near the strokes (line drawings; see docs/freehand.md)")
+    p.add_argument("--no-align", action="store_true", help="pad and resize instead of aligning landmarks")
+    p.add_argument("--styles", default="line,xdog,pen",
+                   help="synthetic styles for unpaired photos, comma-separated: photo-based (line, greyscale, "
+                        "colour, xdog, pen, hed, canny) or freehand drawings from landmarks (strokes, sketchy; "
+                        "doodle is for testing only)")
+    p.add_argument("--people", help="unpaired photos only: identities starting with these letters, e.g. A-S")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="only the first N items (sorted by name)")
+    p.add_argument("--spread", action="store_true", help="with --limit: N items spread evenly over the set")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+@command("prepare-data", help="align and cache a dataset (paired, or photos with synthetic sketches)",
+         description="Writes OUT/photos, OUT/sketches and OUT/manifest.json; a second run reuses the cache.\n"
+                     "Examples:\n"
+                     "  sketch2face prepare-data --paired ../shared/data/fs2k/train --out cache/fs2k\n"
+                     "  sketch2face prepare-data --photos ../shared/data/lfw --out cache/lfw --styles line,xdog,pen\n"
+                     "  sketch2face prepare-data --photos ../shared/data/lfw --people A-S --styles strokes,sketchy "
+                     "--out cache/freehand-lfw",
+         arguments=_prepare_data_arguments)
 def _cmd_prepare_data(args: argparse.Namespace) -> int:
     from .data.datasets import DatasetError
     from .data.prepare import PrepareOptions, prepare_dataset
@@ -306,6 +453,20 @@ def _cmd_prepare_data(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", default=None, help="default model (bundled name or release folder)")
+    p.add_argument("--data-dir", type=Path, default=Path("serve-data"), help="database and history images")
+    p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in --data-dir)")
+    p.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (when served over HTTPS)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (each loads the model; they share the database: SQLite in WAL mode, "
+                        "or PostgreSQL with --database-url postgresql://...)")
+
+
+@command("serve", help="run the web app (drawing canvas, REST API, accounts)",
+         arguments=_serve_arguments)
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -344,6 +505,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _identify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sketch", type=Path)
+    p.add_argument("--gallery", type=Path, required=True, help="folder of photos (searched recursively)")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes that embed new gallery photos (default: one per core)")
+    p.add_argument("--index", type=Path, help="index file (default: ~/.cache/sketch2face/galleries/...)")
+    p.add_argument("--sheet", type=Path, help="write a contact sheet of the matches (PNG)")
+    p.add_argument("--fuse-sketch", action="store_true",
+                   help="rank by the mean of the distances to the generated face and to the sketch itself")
+    p.add_argument("--model", default=None, help="bundled model name or release folder")
+    _add_backend_arguments(p)
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+@command("identify", help="find the sketched person in a gallery of photos",
+         description="Generate the face, embed it (dlib ResNet) and rank the gallery photos by distance.\n"
+                     "Gallery embeddings are cached in an index and updated when photos change.\n"
+                     "  sketch2face identify witness.png --gallery photos/ --top 10 --sheet matches.png",
+         arguments=_identify_arguments)
 def _cmd_identify(args: argparse.Namespace) -> int:
     from .backends import BackendUnavailableError
     from .data.transforms import InputImageError
@@ -377,6 +558,25 @@ def _cmd_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="bundled model name or release folder (default: the default model)")
+    p.add_argument("--format", choices=["onnx", "onnx-int8"], default="onnx")
+    p.add_argument("--output", type=Path, help="file to write (default: inside the release folder)")
+    p.add_argument("--fp32-weights", action="store_true", help="store weights in fp32 (default fp16, computed in fp32)")
+    p.add_argument("--tolerance", type=float, default=1e-3, help="parity limit against PyTorch fp32")
+    p.add_argument("--calibration", nargs="+",
+                   help="sketch files or folders for int8 calibration (needed for onnx-int8)")
+    p.add_argument("--calibration-count", type=int, default=64, help="at most this many calibration sketches")
+
+
+@command("export", help="export a model to ONNX (fp32 graph) or int8 ONNX for ONNX Runtime",
+         description="Writes model.onnx / model.int8.onnx into the release folder unless --output is given\n"
+                     "(a bundled model's shipped files are never replaced: give --output).\n"
+                     "The fp32 export is checked against PyTorch (max abs difference <= --tolerance).\n"
+                     "  sketch2face export --model sketch2face-v1 --format onnx\n"
+                     "  sketch2face export --model sketch2face-v1 --format onnx-int8 "
+                     "--calibration ../shared/data/cufs/train/sketches",
+         arguments=_export_arguments)
 def _cmd_export(args: argparse.Namespace) -> int:
     import importlib.util
 
@@ -421,6 +621,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("models", help="list bundled models and registered architectures")
 def _cmd_models(args: argparse.Namespace) -> int:
     from .io import DEFAULT_MODEL, INT8_FILE, ONNX_FILE, Release, bundled_models
 
@@ -445,206 +646,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
-                   help="inference engine: ONNX Runtime when installed and exported (auto), or PyTorch")
-    p.add_argument("--precision", choices=["fp32", "bf16", "int8"], default=None,
-                   help="fp32 (default); bf16 autocast with torch; int8 (static quantisation) with onnx")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sketch2face",
-        description="Turn face sketches into photorealistic face photos.",
+         description="Turn face sketches into photorealistic face photos.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    p = sub.add_parser(
-        "identify", help="find the sketched person in a gallery of photos",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Generate the face, embed it (dlib ResNet) and rank the gallery photos by distance.\n"
-                    "Gallery embeddings are cached in an index and updated when photos change.\n"
-                    "  sketch2face identify witness.png --gallery photos/ --top 10 --sheet matches.png",
-    )
-    p.add_argument("sketch", type=Path)
-    p.add_argument("--gallery", type=Path, required=True, help="folder of photos (searched recursively)")
-    p.add_argument("--top", type=int, default=10)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="processes that embed new gallery photos (default: one per core)")
-    p.add_argument("--index", type=Path, help="index file (default: ~/.cache/sketch2face/galleries/...)")
-    p.add_argument("--sheet", type=Path, help="write a contact sheet of the matches (PNG)")
-    p.add_argument("--fuse-sketch", action="store_true",
-                   help="rank by the mean of the distances to the generated face and to the sketch itself")
-    p.add_argument("--model", default=None, help="bundled model name or release folder")
-    _add_backend_arguments(p)
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=_cmd_identify)
-
-    p = sub.add_parser(
-        "export", help="export a model to ONNX (fp32 graph) or int8 ONNX for ONNX Runtime",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Writes model.onnx / model.int8.onnx into the release folder unless --output is given\n"
-                    "(a bundled model's shipped files are never replaced: give --output).\n"
-                    "The fp32 export is checked against PyTorch (max abs difference <= --tolerance).\n"
-                    "  sketch2face export --model sketch2face-v1 --format onnx\n"
-                    "  sketch2face export --model sketch2face-v1 --format onnx-int8 "
-                    "--calibration ../shared/data/cufs/train/sketches",
-    )
-    p.add_argument("--model", default=None, help="bundled model name or release folder (default: the default model)")
-    p.add_argument("--format", choices=["onnx", "onnx-int8"], default="onnx")
-    p.add_argument("--output", type=Path, help="file to write (default: inside the release folder)")
-    p.add_argument("--fp32-weights", action="store_true", help="store weights in fp32 (default fp16, computed in fp32)")
-    p.add_argument("--tolerance", type=float, default=1e-3, help="parity limit against PyTorch fp32")
-    p.add_argument("--calibration", nargs="+",
-                   help="sketch files or folders for int8 calibration (needed for onnx-int8)")
-    p.add_argument("--calibration-count", type=int, default=64, help="at most this many calibration sketches")
-    p.set_defaults(func=_cmd_export)
-
-    p = sub.add_parser(
-        "train", help="train a generator on paired sketch/photo folders",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a conditional GAN. Examples:\n"
-                    "  sketch2face train --config configs/sketch2face_v1.yaml          # the default's portrait model\n"
-                    "  sketch2face train --config configs/sketch2face_v1.yaml --set train.lr=1e-4 --max-minutes 30\n"
-                    "  sketch2face train --resume runs/00003-sketch2face-v1",
-    )
-    p.add_argument("--config", type=Path, help="YAML recipe (see configs/); defaults apply where silent")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config value, e.g. train.batch_size=4 (repeatable)")
-    p.add_argument("--max-minutes", type=float, help="wall-clock budget; ends with a checkpoint")
-    p.add_argument("--output-dir", help="parent folder of run folders (default: runs)")
-    p.add_argument("--resume", type=Path, help="run folder or checkpoint to continue exactly")
-    p.add_argument("--continue-from", metavar="RUN_OR_RELEASE",
-                   help="start a new part of a long run: from a run folder's full checkpoint when it exists, "
-                        "else from a release or bundled model (EMA generator + discriminator weights)")
-    p.add_argument("-n", "--dry-run", action="store_true", help="print the resolved config and exit")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_train)
-
-    p = sub.add_parser(
-        "generate", help="turn sketches into face photos",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Examples:\n"
-                    "  sketch2face generate sketch.png --output faces/\n"
-                    "  sketch2face generate sketches/ 'more/*.jpg' --output faces/ --side-by-side --format jpg",
-    )
-    p.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or glob patterns")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="folder for OUTPUT/<input's path inside the named folder>.<format>; never over an input")
-    p.add_argument("--model", default=None,
-                   help="bundled model name or release folder (default: the bundled default model)")
-    p.add_argument("--format", choices=["png", "jpg", "jpeg"], default="png")
-    p.add_argument("--side-by-side", action="store_true", help="write the sketch beside the face")
-    p.add_argument("--sheet", type=Path,
-                   help="also write one contact sheet of all sketch/face pairs, in a grid with names (.png or .jpg)")
-    p.add_argument("--keep-size", action="store_true",
-                   help="resize the face back to the input's frame instead of the model's resolution")
-    p.add_argument("--fidelity", type=float, default=1.0,
-                   help="1 (default): follow the strokes exactly; towards 0: each face part moves to the most "
-                        "plausible training drawing near the strokes (line drawings; see docs/freehand.md)")
-    p.add_argument("--no-align", action="store_true",
-                   help="do not bring a small or off-centre drawing to the model's framing (pad it as it is)")
-    p.add_argument("--batch-size", type=int, default=8)
-    _add_backend_arguments(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_generate)
-
-    p = sub.add_parser(
-        "evaluate", help="score a model (and baselines) against true photos",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Writes OUTPUT/metrics.json, metrics.md and grid.png (sketch | faces | photo). Examples:\n"
-                    "  sketch2face evaluate --data cufs-test --output out/eval\n"
-                    "  sketch2face evaluate --data my_pairs/ --model runs/00003-x/release --baseline baselines/pix2pix-cufs\n"
-                    "  sketch2face evaluate --data cufs-test --generated other_system_faces/",
-    )
-    p.add_argument("--data", default="cufs-test", help="cufs-test or a folder with photos/ and sketches/")
-    p.add_argument("--split", choices=["all", "val", "train"], default="all",
-                   help="val: only the pairs training holds out (same rule as `train`: --val-fraction, --split-seed)")
-    p.add_argument("--val-fraction", type=float, default=0.08)
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--model", default=None, help="bundled model name or release folder (default: the default model)")
-    p.add_argument("--baseline", action="append", help="another model to score in the same table (repeatable)")
-    p.add_argument("--generated", action="append", help="folder of faces made elsewhere, named like the sketches")
-    p.add_argument("--no-sketch-baseline", action="store_true", help="omit the raw-sketch row")
-    p.add_argument("--no-fid", action="store_true", help="skip FID/KID (Inception)")
-    p.add_argument("--no-identity", action="store_true", help="skip identity metrics (dlib)")
-    p.add_argument("-o", "--output", type=Path, default=Path("out/eval"))
-    p.add_argument("--batch-size", type=int, default=8)
-    _add_backend_arguments(p)
-    p.add_argument("--no-record-command", dest="record_command", action="store_false",
-                   help="do not write the command line into metrics.md")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=_cmd_evaluate)
-
-    from .data.sketch import STYLE_ALIASES, STYLES
-
-    p = sub.add_parser(
-        "sketchify", help="make synthetic sketches from photos (procedural styles)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Styles: line (pencil dodge), greyscale and colour (shaded), xdog (line drawing), pen\n"
-                    "(thin canvas-like strokes), canny (edge-enhanced). Examples:\n"
-                    "  sketch2face sketchify photos/ --output sketches/ --style pen --align\n"
-                    "  sketch2face sketchify face.jpg --output out/ --style xdog --seed 3",
-    )
-    p.add_argument("inputs", nargs="+", help="photo files, folders (searched recursively) or glob patterns")
-    p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--style", default=None,
-                   help=f"procedural style ({', '.join([*STYLES, *STYLE_ALIASES])}; default line) or, with "
-                        "--model, one of the model's styles (see `sketch2face models`)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="draw random style parameters (input i uses seed+i); default: the style's defaults")
-    p.add_argument("--align", action="store_true", help="align faces to the canonical 256x256 geometry first")
-    p.add_argument("--model", default=None,
-                   help="a trained photo -> sketch model (bundled name or release folder) instead of --style")
-    _add_backend_arguments(p)
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=_cmd_sketchify)
-
-    p = sub.add_parser(
-        "prepare-data", help="align and cache a dataset (paired, or photos with synthetic sketches)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Writes OUT/photos, OUT/sketches and OUT/manifest.json; a second run reuses the cache.\n"
-                    "Examples:\n"
-                    "  sketch2face prepare-data --paired ../shared/data/fs2k/train --out cache/fs2k\n"
-                    "  sketch2face prepare-data --photos ../shared/data/lfw --out cache/lfw --styles line,xdog,pen\n"
-                    "  sketch2face prepare-data --photos ../shared/data/lfw --people A-S --styles strokes,sketchy "
-                    "--out cache/freehand-lfw",
-    )
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--paired", type=Path, help="folder with photos/ and sketches/ (FS2K annotations read)")
-    source.add_argument("--photos", type=Path, nargs="+", help="folders of unpaired photos (sketches synthesised)")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--fidelity", type=float, default=1.0,
-                   help="1 (default): follow the strokes exactly; towards 0: each face part moves to the most "
-                        "plausible training drawing near the strokes (line drawings; see docs/freehand.md)")
-    p.add_argument("--no-align", action="store_true", help="pad and resize instead of aligning landmarks")
-    p.add_argument("--styles", default="line,xdog,pen",
-                   help="synthetic styles for unpaired photos, comma-separated: photo-based (line, greyscale, "
-                        "colour, xdog, pen, hed, canny) or freehand drawings from landmarks (strokes, sketchy; "
-                        "doodle is for testing only)")
-    p.add_argument("--people", help="unpaired photos only: identities starting with these letters, e.g. A-S")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="only the first N items (sorted by name)")
-    p.add_argument("--spread", action="store_true", help="with --limit: N items spread evenly over the set")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=_cmd_prepare_data)
-
-    p = sub.add_parser("serve", help="run the web app (drawing canvas, REST API, accounts)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", default=None, help="default model (bundled name or release folder)")
-    p.add_argument("--data-dir", type=Path, default=Path("serve-data"), help="database and history images")
-    p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in --data-dir)")
-    p.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (when served over HTTPS)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker processes (each loads the model; they share the database: SQLite in WAL mode, "
-                        "or PostgreSQL with --database-url postgresql://...)")
-    p.set_defaults(func=_cmd_serve)
-
-    p = sub.add_parser("models", help="list bundled models and registered architectures")
-    p.set_defaults(func=_cmd_models)
+    for name, (options, arguments, run) in sorted(COMMANDS.items()):
+        p = sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **options)
+        arguments(p)
+        p.set_defaults(func=run)
     return parser
 
 
