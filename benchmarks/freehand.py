@@ -112,6 +112,8 @@ def build_browser_set(source: Path, items: list[dict], out: Path) -> Path:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
         page.goto(f"http://127.0.0.1:{port}")
+        page.wait_for_function("document.getElementById('model').options.length > 0")
+        page.uncheck("#live")  # only the drawing is wanted: no preview work while replaying strokes
         canvas = page.locator("#sketch")
         for item in items:
             page.click("#clear")

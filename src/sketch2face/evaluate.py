@@ -123,15 +123,17 @@ class SystemOutput:
 
 
 def generate_with_pipeline(pipe, evalset: EvalSet, batch_size: int = 8, progress: bool = True) -> SystemOutput:
-    faces, seconds = [], 0.0
-    for start in tqdm(range(0, len(evalset.names), batch_size), disable=not progress, desc=pipe.model_name,
-                      unit="batch"):
-        prepared = [pipe.preprocess(p) for p in evalset.sketches[start:start + batch_size]]
-        began = time.perf_counter()
-        outputs = pipe.generate_prepared(prepared, keep_size=True, batch_size=batch_size)
-        seconds += time.perf_counter() - began
-        faces += [np.asarray(o) for o in outputs]
-    return SystemOutput(pipe.model_name, faces, 1000 * seconds / len(faces))
+    """Every sketch of the set through the pipeline (``SketchToFacePipeline.run``), each face in its photo's
+    frame; ms/img counts preparation and generation. A sketch that cannot be read stops the evaluation."""
+    faces = []
+    began = time.perf_counter()
+    results = pipe.run(evalset.sketches, keep_size=True, batch_size=batch_size)
+    for name, result in tqdm(zip(evalset.names, results), total=len(evalset.names), disable=not progress,
+                             desc=pipe.model_name, unit="sketch"):
+        if result.error is not None:
+            raise DatasetError(f"{name}: {result.error}")
+        faces.append(np.asarray(result.face))
+    return SystemOutput(pipe.model_name, faces, 1000 * (time.perf_counter() - began) / len(faces))
 
 
 def sketch_baseline(evalset: EvalSet) -> SystemOutput:
