@@ -71,6 +71,16 @@ def test_bad_config_value_is_a_clear_error(tmp_path, capsys):
     config.write_text("train: {learning_rate: 1}\n")
     assert main(["train", "--config", str(config), "-n"]) == 2
     assert "learning_rate" in capsys.readouterr().err
+    # each field's type is checked (pydantic): a number, a whole number, a list of numbers, a flag
+    for override, says in (("train.lr=fast", "train.lr must be a number"),
+                           ("train.batch_size=2.5", "train.batch_size must be a whole number"),
+                           ("data.weights=[a, b]", "data.weights must be list[float] | None"),
+                           ("train.channels_last=maybe", "train.channels_last must be true or false")):
+        assert main(["train", "--set", override, "-n"]) == 2, override
+        assert says in capsys.readouterr().err
+    assert main(["train", "--set", "train.lr=3e-4", "--set", "train.max_steps=7", "-n"]) == 0
+    printed = capsys.readouterr().out
+    assert '"lr": 0.0003' in printed and '"max_steps": 7' in printed
 
 
 def test_generate_fidelity_and_no_align_options(tiny_model_dir, sketch_files, tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import yaml
 
@@ -203,17 +203,17 @@ class RunConfig:
 def _build(cls, values: dict[str, Any], prefix: str = ""):
     if not isinstance(values, dict):
         raise ConfigError(f"{prefix or 'config'} must be a mapping, got {type(values).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"unknown config key(s) {[prefix + k for k in unknown]}; known: {sorted(known)}")
+    hints = get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
-        default = getattr(cls(), key) if key in known else None
-        if is_dataclass(default):
-            kwargs[key] = _build(type(default), value, f"{prefix}{key}.")
+        if is_dataclass(hints[key]):
+            kwargs[key] = _build(hints[key], value, f"{prefix}{key}.")
         else:
-            kwargs[key] = _coerce(value, known[key].type, f"{prefix}{key}")
+            kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
     try:
         return cls(**kwargs)
     except TypeError as error:
@@ -221,18 +221,22 @@ def _build(cls, values: dict[str, Any], prefix: str = ""):
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """YAML reads ``1e-4`` as a string and users type ``--set train.lr=3``: convert to the field's type."""
-    annotation = str(annotation)
+    """Check and convert a value to its field's type with pydantic: YAML reads ``1e-4`` as a string and
+    users type ``--set train.lr=3``; a list of numbers, an optional int, a bool each get their own check."""
+    from pydantic import TypeAdapter, ValidationError
+
     try:
-        if annotation.startswith("float") and isinstance(value, (str, int)) and not isinstance(value, bool):
-            return float(value)
-        if annotation.startswith("int") and isinstance(value, str):
-            return int(value)
-    except ValueError:
-        raise ConfigError(f"{key} must be a number, got {value!r}") from None
-    if annotation == "bool" and not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-    return value
+        return TypeAdapter(annotation).validate_python(value)
+    except ValidationError as error:
+        reason = error.errors()[0]["msg"].lower()
+        raise ConfigError(f"{key} must be {_describe_type(annotation)} ({reason}), got {value!r}") from None
+
+
+def _describe_type(annotation: Any) -> str:
+    names = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+    if annotation in names:
+        return names[annotation]
+    return str(annotation).replace("typing.", "")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
