@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sketch2face.data.datasets import erase_region, facial_regions
+from sketch2face.data.augment import erase_region, facial_regions
 from sketch2face.data.transforms import crop_to_frame, load_image, pad_to_square, resize, to_grayscale
 from sketch2face.evaluate import evaluate, generate_with_pipeline, resolve_eval_set
 from sketch2face.pipeline import SketchToFacePipeline

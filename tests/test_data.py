@@ -6,7 +6,8 @@ import pytest
 
 from sketch2face.cli import main
 from sketch2face.data.align import CANONICAL_LANDMARKS_256, NoFaceFoundWarning, align_face, similarity_transform
-from sketch2face.data.datasets import PairedAugment, SketchStyleAugment, facial_regions, load_paired_folder, split_train_val
+from sketch2face.data.augment import PairedAugment, SketchStyleAugment, facial_regions
+from sketch2face.data.datasets import load_paired_folder, split_train_val
 from sketch2face.data.sketch import STYLES, synthesize_sketch
 from conftest import draw_pair
 
@@ -111,7 +112,7 @@ def test_augmentations_keep_shapes_and_are_seeded():
 def test_region_erasing_blanks_the_region_to_paper():
     sketch = np.zeros((256, 256), np.uint8)
     region = facial_regions(256)["mouth"]
-    from sketch2face.data.datasets import erase_region
+    from sketch2face.data.augment import erase_region
     erased = erase_region(sketch, region)
     x0, y0, x1, y1 = region
     assert erased[(y0 + y1) // 2, (x0 + x1) // 2] == 255

@@ -10,10 +10,9 @@ import numpy as np
 from PIL import Image
 
 from .backends import BackendUnavailableError, OnnxBackend, TorchBackend, choose_backend, onnx_file
-from .data.datasets import style_planes
 from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
-    prepare_photo, resize, square_region, to_grayscale, to_model_range,
+    prepare_photo, resize, square_region, style_planes, to_grayscale, to_model_range,
 )
 from .io import DEFAULT_MODEL, Release, resolve_model_dir
 

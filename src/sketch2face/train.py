@@ -21,10 +21,9 @@ from torch import nn
 from tqdm import tqdm
 
 from .config import ConfigError, RunConfig, TrainConfig, save_config
-from .data.datasets import (
-    PairedArrays, PairedAugment, SketchStyleAugment, load_paired_folder, split_train_val, style_planes,
-)
-from .data.transforms import from_model_range
+from .data.augment import PairedAugment, SketchStyleAugment
+from .data.datasets import PairedArrays, load_paired_folder, split_train_val
+from .data.transforms import from_model_range, style_planes
 from .io import atomic_torch_save, save_pretrained
 from .losses import GANLoss, PerceptualLoss, feature_matching, l1_loss, total_variation
 from .metrics import psnr, ssim

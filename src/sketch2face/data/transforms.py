@@ -201,6 +201,15 @@ def to_model_range(pixels: np.ndarray) -> np.ndarray:
     return pixels.astype(np.float32) / 127.5 - 1.0
 
 
+def style_planes(style_ids: np.ndarray | list[int], n_styles: int, size: int) -> np.ndarray:
+    """One-hot style conditioning: (N,) style indices -> (N, n_styles, size, size) float32 planes,
+    1 on the chosen style's plane and -1 elsewhere (the model's [-1, 1] input range)."""
+    ids = np.asarray(style_ids, dtype=np.int64)
+    planes = np.full((len(ids), n_styles, size, size), -1.0, dtype=np.float32)
+    planes[np.arange(len(ids)), ids] = 1.0
+    return planes
+
+
 def from_model_range(values: np.ndarray) -> np.ndarray:
     """float [-1, 1] (any shape) -> uint8 [0, 255], clipping and rounding. The only way back."""
     return (np.clip((np.asarray(values, dtype=np.float32) + 1.0) * 127.5, 0.0, 255.0) + 0.5).astype(np.uint8)
