@@ -69,8 +69,4 @@ def test_functions_fit_on_a_screen():
                 length = node.end_lineno - node.lineno + 1
                 if length > 80:
                     long.append(f"{module}.{node.name}")
-    # one known exception, still to be split (issue 16); no new ones, and none may grow back
-    assert sorted(long) == sorted(KNOWN_LONG), long
-
-
-KNOWN_LONG = ["sketch2face.data.prepare.prepare_dataset"]
+    assert not long, long

@@ -38,7 +38,7 @@ from ..errors import DatasetError
 from .datasets import list_images
 from .manifest import MANIFEST_FILE
 from .sketch import STYLES, synthesize_sketch
-from .transforms import InputImageError, load_image, prepare_photo, prepare_sketch, to_rgb
+from .transforms import InputImageError, load_image, prepare_photo, prepare_sketch, to_grayscale, to_rgb
 
 MANIFEST_VERSION = 2  # 2: photo and sketch of a pair aligned by their own landmarks
 SILHOUETTES = "silhouettes"
@@ -136,108 +136,35 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
 def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: list[str | Path] | None = None,
                     options: PrepareOptions | None = None, progress: bool = True) -> PrepareReport:
     """Align and cache a paired folder or unpaired photo folders into ``out`` (see module docstring)."""
-    options = options or PrepareOptions()
-    from .sketch import STYLE_ALIASES
-
-    options.styles = tuple(STYLE_ALIASES.get(s, s) for s in options.styles)
-    unknown = [s for s in options.styles if s not in STYLES + freehand.PROCEDURES]
-    if unknown:
-        raise DatasetError(f"unknown sketch style(s) {unknown}; choose from {STYLES + freehand.PROCEDURES}")
-    if options.people is not None and not re.fullmatch(r"[A-Za-z](-[A-Za-z])?", options.people):
-        raise DatasetError(f"people must be a letter or a letter range such as A-S, got {options.people!r}")
+    options = _checked(options or PrepareOptions())
     if (paired is None) == (not photos):
         raise DatasetError("give either a paired folder or photo folders")
     out = Path(out)
     manifest_path = out / MANIFEST_FILE
-    items: dict[str, dict[str, Any]] = {}
-    if manifest_path.is_file():
-        try:
-            old = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-        if old.get("options") == options.key() and old.get("version") == MANIFEST_VERSION:
-            items = {i["name"]: i for i in old.get("items", [])}
-
-    jobs: list[tuple[str, dict[str, Any]]] = []
+    items = _reusable_items(manifest_path, options)
+    report = PrepareReport()
     if paired is not None:
-        root = Path(paired)
-        if not (root / "photos").is_dir() or not (root / "sketches").is_dir():
-            raise DatasetError(f"{root}: expected sub-folders photos/ and sketches/")
-        photo_files, sketch_files = list_images(root / "photos"), list_images(root / "sketches")
-        annotations = _fs2k_annotations(root)
-        unpaired_report = [f"photos/{k}: no sketch with this name" for k in sorted(set(photo_files) - set(sketch_files))]
-        unpaired_report += [f"sketches/{k}: no photo with this name" for k in sorted(set(sketch_files) - set(photo_files))]
-        for key in sorted(set(photo_files) & set(sketch_files)):
-            entry = annotations.get(key, {})
-            style = f"fs2k-style{entry['style']}" if "style" in entry else "hand-drawn"
-            attributes = {k: v for k, v in entry.items() if k not in ("image_name", "style")}
-            jobs.append((_safe_name(key), {"photo_file": photo_files[key], "sketch_file": sketch_files[key],
-                                           "identity": key, "style": style, "attributes": attributes}))
+        jobs, report.unpaired = _paired_jobs(Path(paired))
     else:
-        for folder in photos or []:
-            folder = Path(folder)
-            if not folder.is_dir():
-                raise DatasetError(f"{folder}: not a folder")
-            for key, path in list_images(folder).items():
-                identity = key.split("/")[0] if "/" in key else key  # LFW: the folder is the person
-                if not options.person_wanted(identity):
-                    continue
-                jobs.append((_safe_name(f"{folder.name}/{key}"), {"photo_file": path, "identity": f"{folder.name}/{identity}"}))
-        jobs.sort()
+        jobs = _photo_jobs(photos, options)
     if options.limit is not None and options.spread and options.limit < len(jobs):
         # UTKFace's names begin with the age: the first N would all be babies
         jobs = [jobs[i] for i in np.linspace(0, len(jobs) - 1, options.limit).round().astype(int)]
     elif options.limit is not None:
         jobs = jobs[: options.limit]
-
-    report = PrepareReport()
-    if paired is not None:
-        report.unpaired = unpaired_report
     for name, job in tqdm(jobs, disable=not progress, unit="item", desc=f"prepare {out.name}"):
         photo_out, sketch_out = out / "photos" / f"{name}.png", out / "sketches" / f"{name}.png"
         if name in items and photo_out.is_file() and sketch_out.is_file():
             report.reused += 1
             continue
         try:
-            photo = to_rgb(load_image(job["photo_file"]))
-            if "sketch_file" in job:
-                from .transforms import to_grayscale
-
-                sketch = to_grayscale(load_image(job["sketch_file"]))
-                style = job["style"]
-                if sketch.shape[:2] != photo.shape[:2]:
-                    report.size_mismatch.append(f"{job['photo_file']}: photo {photo.shape[1]}x{photo.shape[0]}, "
-                                                f"sketch {sketch.shape[1]}x{sketch.shape[0]}")
-                if options.align:
-                    photo_img, sketch_img, found, _ = _align_pair(photo, sketch, options, str(job["photo_file"]))
-                else:
-                    photo_img, sketch_img, found = prepare_photo(photo, options.size)[0], prepare_sketch(sketch, options.size), False
-            else:
-                if options.align:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", NoFaceFoundWarning)
-                        aligned = align_face(photo, options.size, "photo")
-                    photo_img, found = aligned.image, aligned.found
-                else:
-                    photo_img, found = prepare_photo(photo, options.size)[0], False
-                style = _style_for(name, options.styles, options.seed)
-                seed = int.from_bytes(hashlib.sha256(f"{options.seed}:{name}".encode()).digest()[:4], "big")
-                if style in freehand.PROCEDURES:
-                    geometry = freehand.detect_geometry(photo_img)
-                    if geometry is None:
-                        report.no_face.append(str(job["photo_file"]))
-                        continue
-                    sketch_img = freehand.draw_freehand(geometry, options.size, style, rng=seed)
-                    if geometry.silhouette is not None:
-                        _write_png(out / SILHOUETTES / f"{name}.png", geometry.silhouette)
-                    job["landmarks"] = np.round(geometry.landmarks, 1).tolist()
-                else:
-                    sketch_img = synthesize_sketch(photo_img, style, seed=seed)
-                if sketch_img.ndim == 3:  # colour style: training sketches are greyscale
-                    sketch_img = np.asarray(Image.fromarray(sketch_img).convert("L"))
+            prepared = _prepare_item(name, job, options, out, report)
         except InputImageError as error:
             report.failed.append(str(error))
             continue
+        if prepared is None:
+            continue
+        photo_img, sketch_img, style, found = prepared
         if options.align and not found:
             report.no_face.append(str(job["photo_file"]))
         _write_png(photo_out, photo_img)
@@ -247,11 +174,107 @@ def prepare_dataset(out: str | Path, paired: str | Path | None = None, photos: l
         if "landmarks" in job:
             items[name].update(landmarks=job["landmarks"], landmarks_size=options.size)
         report.written += 1
-
     manifest = {"version": MANIFEST_VERSION, "options": options.key(),
                 "source": str(paired) if paired is not None else [str(p) for p in photos or []],
                 "items": [items[n] for n in sorted(items)]}
     atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
     return report
+
+
+def _checked(options: PrepareOptions) -> PrepareOptions:
+    from .sketch import STYLE_ALIASES
+
+    options.styles = tuple(STYLE_ALIASES.get(s, s) for s in options.styles)
+    unknown = [s for s in options.styles if s not in STYLES + freehand.PROCEDURES]
+    if unknown:
+        raise DatasetError(f"unknown sketch style(s) {unknown}; choose from {STYLES + freehand.PROCEDURES}")
+    if options.people is not None and not re.fullmatch(r"[A-Za-z](-[A-Za-z])?", options.people):
+        raise DatasetError(f"people must be a letter or a letter range such as A-S, got {options.people!r}")
+    return options
+
+
+def _reusable_items(manifest_path: Path, options: PrepareOptions) -> dict[str, dict[str, Any]]:
+    """The items of an earlier run with the same options and manifest version (the cache)."""
+    if not manifest_path.is_file():
+        return {}
+    try:
+        old = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    if old.get("options") != options.key() or old.get("version") != MANIFEST_VERSION:
+        return {}
+    return {i["name"]: i for i in old.get("items", [])}
+
+
+def _paired_jobs(root: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """One job per photo with a same-named sketch (FS2K's annotations give its style); and the files
+    without a partner."""
+    if not (root / "photos").is_dir() or not (root / "sketches").is_dir():
+        raise DatasetError(f"{root}: expected sub-folders photos/ and sketches/")
+    photo_files, sketch_files = list_images(root / "photos"), list_images(root / "sketches")
+    annotations = _fs2k_annotations(root)
+    unpaired = [f"photos/{k}: no sketch with this name" for k in sorted(set(photo_files) - set(sketch_files))]
+    unpaired += [f"sketches/{k}: no photo with this name" for k in sorted(set(sketch_files) - set(photo_files))]
+    jobs = []
+    for key in sorted(set(photo_files) & set(sketch_files)):
+        entry = annotations.get(key, {})
+        style = f"fs2k-style{entry['style']}" if "style" in entry else "hand-drawn"
+        attributes = {k: v for k, v in entry.items() if k not in ("image_name", "style")}
+        jobs.append((_safe_name(key), {"photo_file": photo_files[key], "sketch_file": sketch_files[key],
+                                       "identity": key, "style": style, "attributes": attributes}))
+    return jobs, unpaired
+
+
+def _photo_jobs(photos: list[str | Path], options: PrepareOptions) -> list[tuple[str, dict[str, Any]]]:
+    jobs = []
+    for folder in photos:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DatasetError(f"{folder}: not a folder")
+        for key, path in list_images(folder).items():
+            identity = key.split("/")[0] if "/" in key else key  # LFW: the folder is the person
+            if options.person_wanted(identity):
+                jobs.append((_safe_name(f"{folder.name}/{key}"), {"photo_file": path,
+                                                                   "identity": f"{folder.name}/{identity}"}))
+    return sorted(jobs)
+
+
+def _prepare_item(name: str, job: dict[str, Any], options: PrepareOptions, out: Path, report: PrepareReport):
+    """(photo, sketch, style, face found) for one job, or None when a freehand drawing finds no face;
+    a freehand job gains its landmarks and writes its silhouette."""
+    photo = to_rgb(load_image(job["photo_file"]))
+    if "sketch_file" in job:
+        sketch = to_grayscale(load_image(job["sketch_file"]))
+        if sketch.shape[:2] != photo.shape[:2]:
+            report.size_mismatch.append(f"{job['photo_file']}: photo {photo.shape[1]}x{photo.shape[0]}, "
+                                        f"sketch {sketch.shape[1]}x{sketch.shape[0]}")
+        if options.align:
+            photo_img, sketch_img, found, _ = _align_pair(photo, sketch, options, str(job["photo_file"]))
+        else:
+            photo_img, sketch_img, found = prepare_photo(photo, options.size)[0], prepare_sketch(sketch, options.size), False
+        return photo_img, sketch_img, job["style"], found
+    if options.align:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoFaceFoundWarning)
+            aligned = align_face(photo, options.size, "photo")
+        photo_img, found = aligned.image, aligned.found
+    else:
+        photo_img, found = prepare_photo(photo, options.size)[0], False
+    style = _style_for(name, options.styles, options.seed)
+    seed = int.from_bytes(hashlib.sha256(f"{options.seed}:{name}".encode()).digest()[:4], "big")
+    if style in freehand.PROCEDURES:
+        geometry = freehand.detect_geometry(photo_img)
+        if geometry is None:
+            report.no_face.append(str(job["photo_file"]))
+            return None
+        sketch_img = freehand.draw_freehand(geometry, options.size, style, rng=seed)
+        if geometry.silhouette is not None:
+            _write_png(out / SILHOUETTES / f"{name}.png", geometry.silhouette)
+        job["landmarks"] = np.round(geometry.landmarks, 1).tolist()
+    else:
+        sketch_img = synthesize_sketch(photo_img, style, seed=seed)
+    if sketch_img.ndim == 3:  # colour style: training sketches are greyscale
+        sketch_img = np.asarray(Image.fromarray(sketch_img).convert("L"))
+    return photo_img, sketch_img, style, found
 
 
