@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .data.datasets import DatasetError, list_images, split_train_val
+from .data.datasets import DatasetError, list_images, paired_files, split_train_val
 from .data.transforms import load_image, to_grayscale, to_rgb
 from .fsim import fsim
 from .metrics import l2_255, mse_255, pearson_r, psnr, ssim
@@ -95,12 +95,10 @@ def _resolve_eval_set(spec: str) -> EvalSet:
 
 
 def _paired_folder(root: Path, name: str) -> EvalSet:
-    if not (root / "photos").is_dir() or not (root / "sketches").is_dir():
-        raise DatasetError(f"{root}: expected sub-folders photos/ and sketches/")
-    photos, sketches = list_images(root / "photos"), list_images(root / "sketches")
-    names = sorted(set(photos) & set(sketches), key=lambda n: (len(n), n) if n.isdigit() else (0, n))
-    if not names:
+    pairs, _ = paired_files(root)
+    if not pairs:
         raise DatasetError(f"{root}: no sketch/photo pairs with matching file names")
+    names = [pair_name for pair_name, _, _ in pairs]
     groups = {"all": list(range(len(names)))}
     from .data.manifest import read_manifest
 
@@ -110,7 +108,7 @@ def _paired_folder(root: Path, name: str) -> EvalSet:
             style = manifest.get(n, {}).get("style")
             if style:
                 groups.setdefault(style, []).append(index)
-    return EvalSet(name, names, [sketches[n] for n in names], [photos[n] for n in names], groups)
+    return EvalSet(name, names, [sketch for _, _, sketch in pairs], [photo for _, photo, _ in pairs], groups)
 
 
 @dataclass

@@ -73,6 +73,25 @@ class PairedArrays:
         )
 
 
+def paired_files(root: str | Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """The pairs of a paired folder, ``root/photos/NAME.*`` with ``root/sketches/NAME.*`` (same name
+    without suffix, sub-folders included), as (name, photo, sketch) in natural name order ("2" before
+    "10"); and one line per file without a partner. The one reader of paired folders.
+
+    Raises:
+        DatasetError: a missing photos/ or sketches/ folder.
+    """
+    root = Path(root)
+    for folder in (root / "photos", root / "sketches"):
+        if not folder.is_dir():
+            raise DatasetError(f"{root}: expected sub-folders photos/ and sketches/; {folder.name}/ is missing")
+    photos, sketches = list_images(root / "photos"), list_images(root / "sketches")
+    unpaired = [f"photos/{k}: no sketch with this name" for k in sorted(set(photos) - set(sketches))]
+    unpaired += [f"sketches/{k}: no photo with this name" for k in sorted(set(sketches) - set(photos))]
+    names = sorted(set(photos) & set(sketches), key=_natural_key)
+    return [(name, photos[name], sketches[name]) for name in names], unpaired
+
+
 def load_paired_folder(root: str | Path, size: int = 256, default_style: str | None = None) -> PairedArrays:
     """Load ``root/photos/NAME.*`` with ``root/sketches/NAME.*`` (same stem) into memory.
 
@@ -83,19 +102,15 @@ def load_paired_folder(root: str | Path, size: int = 256, default_style: str | N
         DatasetError: missing folders, no pairs, or an unreadable file (named in the message).
     """
     root = Path(root)
-    photo_dir, sketch_dir = root / "photos", root / "sketches"
-    for folder in (photo_dir, sketch_dir):
-        if not folder.is_dir():
-            raise DatasetError(f"{root}: expected sub-folders photos/ and sketches/; {folder.name}/ is missing")
-    photos, sketches = list_images(photo_dir), list_images(sketch_dir)
-    names = sorted(set(photos) & set(sketches), key=_natural_key)
-    if not names:
+    pairs, _ = paired_files(root)
+    if not pairs:
         raise DatasetError(f"{root}: no sketch/photo pairs with matching file names")
+    names = [name for name, _, _ in pairs]
     sketch_arrays, photo_arrays = [], []
-    for name in names:
+    for name, photo, sketch in pairs:
         try:
-            sketch_arrays.append(prepare_sketch(sketches[name], size))
-            photo_arrays.append(prepare_photo(photos[name], size)[0])
+            sketch_arrays.append(prepare_sketch(sketch, size))
+            photo_arrays.append(prepare_photo(photo, size)[0])
         except InputImageError as error:
             raise DatasetError(f"corrupt dataset file: {error}") from None
 

@@ -35,7 +35,7 @@ from ..io import atomic_write_bytes
 from . import freehand
 from .align import NoFaceFoundWarning, align_face, detect_landmarks
 from ..errors import DatasetError
-from .datasets import list_images
+from .datasets import list_images, paired_files
 from .manifest import MANIFEST_FILE
 from .sketch import STYLES, synthesize_sketch
 from .transforms import InputImageError, load_image, prepare_photo, prepare_sketch, to_grayscale, to_rgb
@@ -209,18 +209,14 @@ def _reusable_items(manifest_path: Path, options: PrepareOptions) -> dict[str, d
 def _paired_jobs(root: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """One job per photo with a same-named sketch (FS2K's annotations give its style); and the files
     without a partner."""
-    if not (root / "photos").is_dir() or not (root / "sketches").is_dir():
-        raise DatasetError(f"{root}: expected sub-folders photos/ and sketches/")
-    photo_files, sketch_files = list_images(root / "photos"), list_images(root / "sketches")
+    pairs, unpaired = paired_files(root)
     annotations = _fs2k_annotations(root)
-    unpaired = [f"photos/{k}: no sketch with this name" for k in sorted(set(photo_files) - set(sketch_files))]
-    unpaired += [f"sketches/{k}: no photo with this name" for k in sorted(set(sketch_files) - set(photo_files))]
     jobs = []
-    for key in sorted(set(photo_files) & set(sketch_files)):
+    for key, photo, sketch in pairs:
         entry = annotations.get(key, {})
         style = f"fs2k-style{entry['style']}" if "style" in entry else "hand-drawn"
         attributes = {k: v for k, v in entry.items() if k not in ("image_name", "style")}
-        jobs.append((_safe_name(key), {"photo_file": photo_files[key], "sketch_file": sketch_files[key],
+        jobs.append((_safe_name(key), {"photo_file": photo, "sketch_file": sketch,
                                        "identity": key, "style": style, "attributes": attributes}))
     return jobs, unpaired
 
