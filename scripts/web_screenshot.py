@@ -1,6 +1,7 @@
-"""Screenshot of the web page with a result, for the README: starts `sketch2face serve` with the
-default model, draws a face with the mouse in headless Chromium (or uploads --upload FILE), waits
-for the face and saves docs/images/web_app.png.
+"""Screenshots of the web page with a result, for the README and docs/web.md: starts `sketch2face
+serve` with the default model, draws a face with the mouse in headless Chromium (or uploads --upload
+FILE), and saves the page at a laptop's 1366x768 after "Generate" (docs/images/web_app.png) and at a
+phone's 390x844 with the in-browser live preview of the same drawing (docs/images/web_phone.png).
 
     python scripts/web_screenshot.py [--upload SKETCH] [--output docs/images/web_app.png]
 """
@@ -40,6 +41,25 @@ STROKES = [
 ]
 
 
+def draw(page, url: str, upload: Path | None, live: bool) -> None:
+    """Open the page and draw STROKES with the mouse (or upload a sketch); live: the in-page preview on."""
+    page.goto(url)
+    page.wait_for_function("document.getElementById('model').options.length > 0")
+    page.set_checked("#live", live)
+    if upload:
+        page.set_input_files("#upload", str(upload))
+        return
+    page.fill("#brush", "4")
+    box = page.locator("#sketch").bounding_box()
+    for stroke in STROKES:
+        xs = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke]
+        page.mouse.move(*xs[0])
+        page.mouse.down()
+        for point in xs[1:]:
+            page.mouse.move(*point, steps=3)
+        page.mouse.up()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--upload", type=Path, help="upload this sketch instead of drawing")
@@ -53,32 +73,23 @@ def main() -> None:
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1180, "height": 1340})
-                page.goto(url)
-                page.wait_for_function("document.getElementById('model').options.length > 0")
-                page.uncheck("#live")  # one generation at the end, not one per stroke
-                if args.upload:
-                    page.set_input_files("#upload", str(args.upload))
-                else:
-                    page.fill("#brush", "4")
-                    box = page.locator("#sketch").bounding_box()
-                    for stroke in STROKES:
-                        xs = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke]
-                        page.mouse.move(*xs[0])
-                        page.mouse.down()
-                        for point in xs[1:]:
-                            page.mouse.move(*point, steps=3)
-                        page.mouse.up()
-                    page.click("#generate")
+                args.output.parent.mkdir(parents=True, exist_ok=True)
+                page = browser.new_page(viewport={"width": 1366, "height": 768})
+                draw(page, url, args.upload, live=False)
+                page.click("#generate")
                 page.wait_for_function("document.getElementById('status').textContent.startsWith('Done')",
                                        timeout=60_000)
-                args.output.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(args.output), full_page=False)
+                phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+                draw(phone, url, args.upload, live=True)
+                phone.wait_for_function("document.getElementById('status').textContent.startsWith('Live preview')",
+                                        timeout=60_000)
+                phone.screenshot(path=str(args.output.with_name("web_phone.png")), full_page=True)
                 browser.close()
         finally:
             process.terminate()
             process.wait(timeout=30)
-    print(f"wrote {args.output}")
+    print(f"wrote {args.output} and {args.output.with_name('web_phone.png')}")
 
 
 if __name__ == "__main__":

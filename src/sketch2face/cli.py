@@ -460,6 +460,8 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=Path("serve-data"), help="database and history images")
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in --data-dir)")
     p.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (when served over HTTPS)")
+    p.add_argument("--generations-per-minute", type=int, default=60,
+                   help="per client address and worker; more get 429 with Retry-After")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes (each loads the model; they share the database: SQLite in WAL mode, "
                         "or PostgreSQL with --database-url postgresql://...)")
@@ -487,7 +489,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print("sketch2face serve: --workers must be at least 1", file=sys.stderr)
         return 2
     settings = ServeSettings(model=args.model, data_dir=str(args.data_dir), database_url=args.database_url,
-                             secure_cookies=args.secure_cookies)
+                             secure_cookies=args.secure_cookies, generations_per_minute=args.generations_per_minute)
     print(f"sketch2face: open http://{args.host}:{args.port}/ (API docs at /docs); Ctrl+C stops", file=sys.stderr)
     # Ctrl+C / SIGTERM: uvicorn stops accepting, lets requests in flight finish (up to 30 s), then exits
     if args.workers == 1:
