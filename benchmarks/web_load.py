@@ -88,8 +88,8 @@ def server_rss_mb(process: subprocess.Popen) -> float:
 
 
 def big_upload(url: str, process: subprocess.Popen, gigabytes: float) -> None:
-    size = int(gigabytes * 1024**3)
     chunk = b"\0" * (1 << 20)
+    size = int(gigabytes * 1024**3) // len(chunk) * len(chunk)
 
     def body():
         for _ in range(size // len(chunk)):
