@@ -96,6 +96,11 @@ def big_upload(url: str, process: subprocess.Popen, gigabytes: float) -> None:
             yield chunk
 
     before = server_rss_mb(process)
+    for _ in range(30):  # every worker has loaded its model when the memory stops growing
+        time.sleep(1.0)
+        before, previous = server_rss_mb(process), before
+        if abs(before - previous) < 1:
+            break
     began = time.perf_counter()
     try:
         response = httpx.post(url + "/api/generate", content=body(), timeout=120,
