@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import socket
+import sys
 import tempfile
-import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--no-first-run",
@@ -47,25 +49,33 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
 
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from sketch2face.serve.app import ServeSettings, create_app
+    from web_load import start_server  # the app as `sketch2face serve` runs it, on a free port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(ServeSettings(data_dir=tempfile.mkdtemp())),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
+    with tempfile.TemporaryDirectory() as tmp:
+        process, url = start_server(None, Path(tmp))
+        try:
+            times, threads, isolated, server_generations, cold = measure(url, args.runs, sync_playwright)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    times = sorted(times)
+    result = {"runs": len(times), "p50_ms": round(times[len(times) // 2], 1),
+              "p90_ms": round(times[int(len(times) * 0.9)], 1), "min_ms": round(times[0], 1),
+              "first_preview_s": round(cold, 2), "wasm_threads": threads, "cross_origin_isolated": isolated,
+              "requests_to_api_generate": len(server_generations)}
+    print(json.dumps(result))
+
+
+def measure(url: str, runs: int, sync_playwright):
+    """Draw in the page, wait for the first preview, then time ``runs`` previews of the drawing."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 768})
         server_generations = []
         page.on("request", lambda r: server_generations.append(r.url) if "/api/generate" in r.url else None)
-        page.goto(f"http://127.0.0.1:{port}")
+        page.goto(url)
         page.wait_for_function("window.sketch2faceLive !== undefined")
         started = time.perf_counter()
         draw_face(page, page.locator("#sketch").bounding_box())
@@ -77,17 +87,11 @@ def main() -> None:
             live.times.length = 0;
             for (let i = 0; i < runs; i++) await live.run(canvas);
             return live.times;
-        }""", args.runs)
+        }""", runs)
         threads = page.evaluate("window.ort.env.wasm.numThreads")
         isolated = page.evaluate("self.crossOriginIsolated")
         browser.close()
-    server.should_exit = True
-    times = sorted(times)
-    result = {"runs": len(times), "p50_ms": round(times[len(times) // 2], 1),
-              "p90_ms": round(times[int(len(times) * 0.9)], 1), "min_ms": round(times[0], 1),
-              "first_preview_s": round(cold, 2), "wasm_threads": threads, "cross_origin_isolated": isolated,
-              "requests_to_api_generate": len(server_generations)}
-    print(json.dumps(result))
+    return times, threads, isolated, server_generations, cold
 
 
 if __name__ == "__main__":

@@ -363,6 +363,9 @@ class _Distributed:
 
     def close(self) -> None:
         if self.enabled and torch.distributed.is_initialized():
+            # every rank reaches the end before the group goes: a rank that tears it down while
+            # another still writes its release can abort at exit (seen once under a loaded CPU)
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
 
