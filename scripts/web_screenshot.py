@@ -1,7 +1,8 @@
 """Screenshots of the web page with a result, for the README and docs/web.md: starts `sketch2face
 serve` with the default model, draws a face with the mouse in headless Chromium (or uploads --upload
-FILE), and saves the page at a laptop's 1366x768 after "Generate" (docs/images/web_app.png) and at a
-phone's 390x844 with the in-browser live preview of the same drawing (docs/images/web_phone.png).
+FILE), and saves the page at a laptop's 1366x768 after "Generate" (docs/images/web_app.png), at a
+phone's 390x844 with the in-browser live preview of the same drawing (docs/images/web_phone.png), and
+at the laptop size with the live preview's shadow behind the strokes (docs/images/web_shadow.png).
 
     python scripts/web_screenshot.py [--upload SKETCH] [--output docs/images/web_app.png]
 """
@@ -41,9 +42,11 @@ STROKES = [
 ]
 
 
-def draw(page, url: str, upload: Path | None, live: bool) -> None:
-    """Open the page and draw STROKES with the mouse (or upload a sketch); live: the in-page preview on."""
-    page.goto(url)
+def draw(page, url: str, upload: Path | None, live: bool, keep_page: bool = False) -> None:
+    """Open the page (unless keep_page) and draw STROKES with the mouse (or upload a sketch); live: the
+    in-page preview on."""
+    if not keep_page:
+        page.goto(url)
     page.wait_for_function("document.getElementById('model').options.length > 0")
     page.set_checked("#live", live)
     if upload:
@@ -85,11 +88,19 @@ def main() -> None:
                 phone.wait_for_function("document.getElementById('status').textContent.startsWith('Live preview')",
                                         timeout=60_000)
                 phone.screenshot(path=str(args.output.with_name("web_phone.png")), full_page=True)
+                shadow = browser.new_page(viewport={"width": 1366, "height": 768})
+                shadow.goto(url)
+                shadow.wait_for_function("window.sketch2faceLive !== undefined")
+                shadow.check("#shadow")
+                draw(shadow, url, args.upload, live=True, keep_page=True)
+                shadow.wait_for_function("document.getElementById('status').textContent.startsWith('Live preview')"
+                                         " && !window.sketch2faceLive.busy", timeout=60_000)
+                shadow.screenshot(path=str(args.output.with_name("web_shadow.png")))
                 browser.close()
         finally:
             process.terminate()
             process.wait(timeout=30)
-    print(f"wrote {args.output} and {args.output.with_name('web_phone.png')}")
+    print(f"wrote {args.output}, {args.output.with_name('web_phone.png')} and {args.output.with_name('web_shadow.png')}")
 
 
 if __name__ == "__main__":

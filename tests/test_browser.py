@@ -261,3 +261,18 @@ def test_every_control_is_reachable_with_the_keyboard(page):
     controls = {"pen", "eraser", "brush", "undo", "redo", "clear", "guide", "upload", "model", "live", "fidelity",
                 "watermark", "generate"}
     assert controls <= reached, controls - reached
+
+
+def test_shadow_guide_shows_the_preview_behind_the_strokes(page):
+    """With the Shadow box ticked, the live preview's face is drawn faintly on the overlay canvas."""
+    assert page.locator("#shadow-label").is_visible()
+    page.check("#shadow")
+    draw_face(page)
+    wait_for_live_preview(page)
+    page.wait_for_function("!window.sketch2faceLive.busy")
+    tinted = """() => { const o = document.getElementById('overlay');
+        const d = o.getContext('2d').getImageData(0, 0, o.width, o.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 40) n++; return n / (d.length / 4); }"""
+    assert page.evaluate(tinted) > 0.5  # most of the overlay carries the face's shadow
+    page.uncheck("#shadow")
+    assert page.evaluate(tinted) < 0.05  # only the dashed guide lines are left

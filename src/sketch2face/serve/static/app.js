@@ -47,9 +47,17 @@ function isBlank() {
 
 // Face guide: where the models expect eyes, nose and mouth (the canonical alignment geometry,
 // CUFS framing: eyes at 51% of the height, nose base at 66%, mouth at 78%).
+// Over it, optionally, a faint shadow of the face the live preview made from the drawing (as
+// DeepFaceDrawing's shadow guide): draw over the face you are getting.
 function drawGuide() {
   const g = overlay.getContext("2d");
   g.clearRect(0, 0, overlay.width, overlay.height);
+  const live = state.live;
+  if ($("shadow").checked && live && live.region && live.times.length) {
+    g.globalAlpha = 0.3;
+    g.drawImage(live.output, live.region.left, live.region.top, live.region.side, live.region.side);
+    g.globalAlpha = 1;
+  }
   if (!$("guide").checked) return;
   const w = overlay.width, h = overlay.height;
   g.strokeStyle = "rgba(30, 120, 255, 0.35)";
@@ -118,6 +126,7 @@ $("undo").onclick = () => restore(state.undo, state.redo);
 $("redo").onclick = () => restore(state.redo, state.undo);
 $("clear").onclick = () => { snapshot(); clearCanvas(); state.inked = false; setStatus("Canvas cleared."); };
 $("guide").onchange = drawGuide;
+$("shadow").onchange = drawGuide;
 $("generate").onclick = () => generate();
 
 document.addEventListener("keydown", (event) => {
@@ -161,6 +170,7 @@ async function previewInPage() {
     const url = await state.live.run(sketch);
     if (!url || id !== state.requestId) return;  // blank, superseded, or a server result came meanwhile
     faceImg.src = url;
+    drawGuide();  // the shadow follows the preview
     $("download-png").classList.add("disabled");  // downloads are of server results (with provenance)
     $("download-jpeg").classList.add("disabled");
     const ms = Math.round(state.live.times[state.live.times.length - 1]);
@@ -319,6 +329,7 @@ async function init() {
   if (live.available && typeof WebAssembly === "object") {
     const { LivePreview } = await import("/static/live.js");
     state.live = window.sketch2faceLive = new LivePreview(live);
+    $("shadow-label").hidden = false;
     $("live-note").textContent = `Live preview runs ${live.model} in this browser: what you draw stays on this page. ` +
       "Generate sends the drawing to the server for the full model.";
   }

@@ -60,6 +60,7 @@ export class LivePreview {
     const size = info.resolution;
     this.input = Object.assign(document.createElement("canvas"), { width: size, height: size });
     this.output = Object.assign(document.createElement("canvas"), { width: size, height: size });
+    this.region = null;
   }
 
   load() {
@@ -90,6 +91,7 @@ export class LivePreview {
     if (hi - lo < BLANK_CONTRAST) return null;
     const region = locateDrawing(grey, canvas.width, canvas.height)
       || { left: 0, top: 0, side: Math.max(canvas.width, canvas.height) };  // the canvas is square
+    this.region = region;  // where the face belongs on the canvas (for the shadow guide)
     const g = this.input.getContext("2d", { willReadFrequently: true });
     g.fillStyle = "#fff";
     g.fillRect(0, 0, size, size);
