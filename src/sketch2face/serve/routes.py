@@ -9,8 +9,10 @@ import io
 import re
 import uuid
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import Path as PathParameter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 from PIL import Image, ImageDraw
@@ -23,6 +25,8 @@ from ..io import ONNX_FILE, ModelNotFoundError, Release, atomic_write_bytes, res
 from .db import HistoryItem, LoginSession, User, utcnow
 from .security import BodyTooLarge, hash_password, new_token, token_digest, verify_password
 
+#: A history item's id in a URL: a database integer (SQLite's is 64-bit), else 422, not a 500.
+HistoryId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
 #: The page, its script and its styles (served at / and /static).
 STATIC_DIR = Path(__file__).parent / "static"
 router = APIRouter()
@@ -376,7 +380,7 @@ def _own_item(request: Request, item_id: int) -> HistoryItem:
 
 
 @router.get("/api/history/{item_id}/{kind}", response_class=FileResponse)
-def history_image(item_id: int, kind: str, request: Request) -> FileResponse:
+def history_image(item_id: HistoryId, kind: str, request: Request) -> FileResponse:
     if kind not in ("sketch", "face"):
         raise HTTPException(404, "kind must be sketch or face")
     item = _own_item(request, item_id)
@@ -388,7 +392,7 @@ def history_image(item_id: int, kind: str, request: Request) -> FileResponse:
 
 
 @router.delete("/api/history/{item_id}")
-def delete_history_item(item_id: int, request: Request) -> dict:
+def delete_history_item(item_id: HistoryId, request: Request) -> dict:
     session = _require_session(request)
     _require_csrf(request, session)
     item = _own_item(request, item_id)
