@@ -529,7 +529,6 @@ def _identify_arguments(p: argparse.ArgumentParser) -> None:
          arguments=_identify_arguments)
 def _cmd_identify(args: argparse.Namespace) -> int:
     from .backends import BackendUnavailableError
-    from .data.transforms import InputImageError
     from .errors import MetricUnavailableError
     from .identify import build_index, format_matches, identify, match_sheet
     from .io import ModelNotFoundError
