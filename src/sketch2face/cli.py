@@ -499,8 +499,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from .serve.app import SETTINGS_ENV
+    from .serve.app import SETTINGS_ENV, open_database
 
+    # migrate the schema once, here, rather than in every worker at the same moment
+    open_database(settings)[0].dispose()
     os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     uvicorn.run("sketch2face.serve.app:app_from_environment", factory=True, workers=args.workers, host=args.host,
                 port=args.port, log_level="warning", timeout_graceful_shutdown=30)

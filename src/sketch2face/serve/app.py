@@ -128,9 +128,18 @@ def app_from_environment() -> FastAPI:
     return create_app(ServeSettings(**json.loads(os.environ.get(SETTINGS_ENV, "{}"))))
 
 
+def open_database(settings: ServeSettings):
+    """The engine and session factory of the settings' database (SQLite in ``data_dir`` by default),
+    its schema migrated to the newest revision."""
+    from .db import make_session_factory
+
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return make_session_factory(settings.database_url or f"sqlite:///{(data_dir / 'sketch2face.db').resolve()}")
+
+
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """Build the app; the model and database are opened in the lifespan."""
-    from .db import make_session_factory
     from .routes import STATIC_DIR, router
     from .security import RateLimiter
 
@@ -139,9 +148,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        data_dir.mkdir(parents=True, exist_ok=True)
-        url = settings.database_url or f"sqlite:///{(data_dir / 'sketch2face.db').resolve()}"
-        engine, session_factory = make_session_factory(url)
+        engine, session_factory = open_database(settings)
         app.state.settings = settings
         app.state.data_dir = data_dir
         app.state.db = session_factory

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import DateTime, ForeignKey, Integer, String, create_engine, event, inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 
@@ -62,8 +62,33 @@ def make_session_factory(database_url: str):
             # failing with "database is locked"
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
-    try:
-        Base.metadata.create_all(engine)
-    except OperationalError:  # another worker process created the tables between the check and ours
-        Base.metadata.create_all(engine)
+    migrate(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)
+
+
+#: The revision of the schema that databases made before migrations existed have (tables made by
+#: ``create_all``, no ``alembic_version`` table)
+FIRST_REVISION = "0001"
+
+
+def alembic_config(connection):
+    """Alembic settings without an alembic.ini: the package's ``migrations/`` on this connection."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine) -> None:
+    """Bring the database to the newest schema (a new database gets every revision). ``serve --workers N``
+    runs this once before starting the workers, so they find the schema current."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        tables = set(inspect(connection).get_table_names())
+        config = alembic_config(connection)
+        if "users" in tables and "alembic_version" not in tables:
+            command.stamp(config, FIRST_REVISION)
+        command.upgrade(config, "head")
