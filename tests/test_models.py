@@ -68,3 +68,30 @@ def test_unet_without_fine_skips_starts_from_a_trained_unet():
         load_initial_weights(create_model("unet-tiny", base_channels=8), full.state_dict())
     with pytest.raises(ValueError, match="skip_from"):
         create_model("unet-tiny", skip_from=5)
+
+
+def test_diff_augment_moves_pixels_blanks_a_square_and_colours_only_the_photo():
+    from sketch2face.losses import DiffAugment
+
+    pair = torch.randn(2, 4, 32, 32)  # sketch plane + photo
+    shift = DiffAugment(["translation"])
+    # content moves right by 3 and up by 2 pixels; what comes in at the edge is zero
+    moved = shift(pair, {"shift": torch.tensor([[2 * 3 / 32, 2 * -2 / 32]] * 2)})
+    assert torch.equal(moved[:, :, 10, 10], pair[:, :, 12, 7])
+    assert moved[:, :, :, :3].abs().sum() == 0 and moved[:, :, -2:, :].abs().sum() == 0
+    cut = DiffAugment(["cutout"])(pair, {"cutout_centre": torch.tensor([[16, 16], [0, 0]])})
+    assert cut[0, :, 8:24, 8:24].abs().sum() == 0 and torch.equal(cut[0, :, :8], pair[0, :, :8])
+    assert cut[1, :, :8, :8].abs().sum() == 0 and torch.equal(cut[1, :, 8:], pair[1, :, 8:])
+    colour = DiffAugment(["color"])
+    recoloured = colour(pair, colour.sample(2, 32, 32))
+    assert torch.equal(recoloured[:, :1], pair[:, :1])  # the sketch plane is not a photo: no colour change
+    assert not torch.allclose(recoloured[:, 1:], pair[:, 1:])
+    # one transform per sample, shared by every call with the same parameters (real and fake alike)
+    every = DiffAugment(["color", "translation", "cutout"])
+    params = every.sample(2, 32, 32)
+    assert torch.equal(every(pair, params), every(pair, params))
+    fake = pair.clone().requires_grad_()
+    every(fake, params).sum().backward()  # differentiable: the generator learns through it
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="unknown discriminator augmentations"):
+        DiffAugment(["rotate"])

@@ -1,4 +1,5 @@
 """End to end on a tiny model: train, checkpoint, resume exactly, release, generate."""
+import pytest
 import torch
 
 from sketch2face.cli import main
@@ -233,3 +234,36 @@ def test_continue_from_a_release_or_a_run_counts_every_part(paired_folder, tmp_p
     key = next(k for k in first_d if k.endswith("weight") and first_d[k].ndim == 4)
     assert (continued_d[key].float() - first_d[key].float()).abs().mean() < \
         0.5 * (fresh_d[key].float() - first_d[key].float()).abs().mean()
+
+
+def test_a_photo_only_augmented_discriminator_trains_and_can_follow_a_conditional_one(paired_folder, tmp_path,
+                                                                                    caplog):
+    """``model.discriminator_sees_sketch: false`` judges the photo alone (3 input channels, not 4);
+    ``train.discriminator_augment`` feeds it DiffAugmented images; a part continued from a release
+    whose discriminator saw the sketch starts a fresh one and says so."""
+    import json
+    import logging
+
+    from safetensors.torch import load_file
+
+    from sketch2face.config import ConfigError
+    from sketch2face.io import DISCRIMINATOR_FILE
+
+    overrides = [f"data.train=[{paired_folder}]", f"output_dir={tmp_path}", "train.max_steps=2",
+                 "train.eval_every=2", "train.checkpoint_every=2", "train.keep=last"]
+    conditional = train(load_config("configs/smoke.yaml", overrides), progress=False)
+    photo_only = overrides + ["model.discriminator_sees_sketch=false",
+                              "train.discriminator_augment=[color, translation, cutout]"]
+    with caplog.at_level(logging.WARNING, logger="sketch2face.train"):
+        run = train(load_config("configs/smoke.yaml", photo_only), progress=False,
+                    continue_from=conditional / "release")
+    assert "discriminator of another shape" in caplog.text
+    first_layer = {k: v for k, v in load_file(str(run / "release" / DISCRIMINATOR_FILE)).items()
+                   if k.endswith("weight") and v.ndim == 4}
+    assert next(iter(first_layer.values())).shape[1] == 3  # RGB only: the sketch is not shown
+    record = json.loads((run / "release" / "config.json").read_text())["metadata"]["training"]["discriminator"]
+    assert record["sees_sketch"] is False and record["augment"] == ["color", "translation", "cutout"]
+    checkpoint = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in checkpoint["generator"].values() if v.is_floating_point())
+    with pytest.raises(ConfigError, match="discriminator_augment"):
+        load_config("configs/smoke.yaml", ["train.discriminator_augment=[rotate]"])

@@ -9,6 +9,10 @@ from typing import Any, get_type_hints
 import yaml
 
 
+DIFF_AUGMENTATIONS = ("color", "translation", "cutout")
+"""The discriminator input augmentations ``losses.DiffAugment`` knows (``train.discriminator_augment``)."""
+
+
 class ConfigError(ValueError):
     """A configuration value or file that cannot be used; the message names the key."""
 
@@ -20,6 +24,9 @@ class ModelConfig:
     generator_config: dict[str, Any] = field(default_factory=dict)
     discriminator: str = "patchgan"
     discriminator_config: dict[str, Any] = field(default_factory=dict)
+    discriminator_sees_sketch: bool = True
+    """Condition the discriminator on the sketch (pix2pix). False judges the photo alone: realism without
+    the strokes to compare against, which in E9 taught the generator to trace them (docs/experiments.md)."""
     init_from: str | None = None
     """Release folder or bundled model name whose generator weights start the run (fine-tuning)."""
 
@@ -141,6 +148,9 @@ class TrainConfig:
     lambda_tv: float = 0.0
     lambda_feature_matching: float = 0.0
     """pix2pixHD discriminator feature matching."""
+    discriminator_augment: list[str] | None = None
+    """DiffAugment (Zhao et al. 2020) of every discriminator input, real and generated alike: any of
+    "color", "translation", "cutout". Keeps a discriminator on a few thousand faces from memorising them."""
     teacher: str | None = None
     """Release folder or bundled model the generator learns to imitate (knowledge distillation)."""
     lambda_distill: float = 0.0
@@ -174,6 +184,10 @@ class TrainConfig:
             raise ConfigError(f"train.keep must be best_ssim or last, got {self.keep!r}")
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"train.precision must be bf16 or fp32, got {self.precision!r}")
+        unknown_augmentations = [a for a in self.discriminator_augment or [] if a not in DIFF_AUGMENTATIONS]
+        if unknown_augmentations:
+            raise ConfigError(f"train.discriminator_augment {unknown_augmentations} are unknown; "
+                              f"known: {list(DIFF_AUGMENTATIONS)}")
         if (self.teacher is None) != (self.lambda_distill == 0):
             raise ConfigError("train.teacher and train.lambda_distill > 0 go together (distillation)")
         for name in ("lambda_gan", "lambda_l1", "lambda_perceptual", "lambda_tv", "lambda_feature_matching",

@@ -149,3 +149,68 @@ def _efficientnet_lite0() -> nn.Module:
 
     with contextlib.redirect_stdout(io.StringIO()):  # the library prints on every load
         return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=_efficientnet_lite0_weights_path())
+
+
+class DiffAugment:
+    """Differentiable augmentation of discriminator inputs (DiffAugment, Zhao et al., NeurIPS 2020):
+    random colour, translation by up to 1/8 of the size and a cutout of half the size, applied to real
+    and generated images alike so the discriminator never sees an un-augmented image and the generator's
+    gradient passes through. ``sample`` draws one transform per sample; ``__call__`` applies it, so a
+    real pair and its generated pair get the same transform (feature matching compares them).
+
+    Written here rather than taken from a library: it acts on (sketch + photo) tensors, colour on the
+    photo channels only, and the reference implementation is this small."""
+
+    def __init__(self, policy: list[str] | tuple[str, ...], photo_channels: int = 3):
+        from .config import DIFF_AUGMENTATIONS
+
+        unknown = [p for p in policy if p not in DIFF_AUGMENTATIONS]
+        if unknown:
+            raise ValueError(f"unknown discriminator augmentations {unknown}; known: {list(DIFF_AUGMENTATIONS)}")
+        self.policy, self.photo_channels = tuple(policy), photo_channels
+
+    def sample(self, batch: int, height: int, width: int, generator: torch.Generator | None = None
+               ) -> dict[str, torch.Tensor]:
+        def uniform(*shape):
+            return torch.rand(*shape, generator=generator)
+
+        params: dict[str, torch.Tensor] = {}
+        if "color" in self.policy:
+            params["brightness"] = uniform(batch, 1, 1, 1) - 0.5
+            params["saturation"] = uniform(batch, 1, 1, 1) * 2
+            params["contrast"] = uniform(batch, 1, 1, 1) + 0.5
+        if "translation" in self.policy:
+            # whole-pixel shifts, as fractions of the size in grid_sample's [-1, 1] coordinates
+            shift_y = torch.randint(-(height // 8), height // 8 + 1, (batch,), generator=generator)
+            shift_x = torch.randint(-(width // 8), width // 8 + 1, (batch,), generator=generator)
+            params["shift"] = torch.stack([2 * shift_x / width, 2 * shift_y / height], 1).float()
+        if "cutout" in self.policy:
+            params["cutout_centre"] = torch.stack([torch.randint(0, height, (batch,), generator=generator),
+                                                   torch.randint(0, width, (batch,), generator=generator)], 1)
+        return params
+
+    def __call__(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        n, c, h, w = x.shape
+        if "brightness" in params:
+            photo = x[:, c - self.photo_channels:]
+            photo = photo + params["brightness"].to(x)
+            mean = photo.mean(1, keepdim=True)
+            photo = (photo - mean) * params["saturation"].to(x) + mean
+            mean = photo.mean((1, 2, 3), keepdim=True)
+            photo = (photo - mean) * params["contrast"].to(x) + mean
+            x = torch.cat([x[:, :c - self.photo_channels], photo], 1)
+        if "shift" in params:
+            theta = torch.zeros(n, 2, 3, dtype=torch.float32)
+            theta[:, 0, 0] = theta[:, 1, 1] = 1
+            theta[:, :, 2] = -params["shift"]
+            grid = F.affine_grid(theta, (n, c, h, w), align_corners=False).to(x.dtype)
+            x = F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+        if "cutout_centre" in params:
+            rows = torch.arange(h).view(1, h, 1)
+            cols = torch.arange(w).view(1, 1, w)
+            cy = params["cutout_centre"][:, 0].view(n, 1, 1)
+            cx = params["cutout_centre"][:, 1].view(n, 1, 1)
+            inside = ((rows - cy + h // 4) >= 0) & ((rows - cy + h // 4) < h // 2) \
+                & ((cols - cx + w // 4) >= 0) & ((cols - cx + w // 4) < w // 2)
+            x = x * (~inside).unsqueeze(1).to(x.dtype)
+        return x

@@ -25,7 +25,7 @@ from .data.augment import PairedAugment, SketchStyleAugment
 from .data.datasets import PairedArrays, load_paired_folder, split_train_val
 from .data.transforms import from_model_range, style_planes
 from .io import atomic_torch_save, save_pretrained
-from .losses import GANLoss, PerceptualLoss, feature_matching, l1_loss, total_variation
+from .losses import DiffAugment, GANLoss, PerceptualLoss, feature_matching, l1_loss, total_variation
 from .metrics import psnr, ssim
 from .models import create_model
 
@@ -400,6 +400,13 @@ class StepParts:
     perceptual: nn.Module | None = None
     teacher: nn.Module | None = None
     """A frozen trained generator whose outputs the generator also learns to match (distillation)."""
+    discriminator_sees_sketch: bool = True
+    augment: DiffAugment | None = None
+
+    def judged(self, sketch: torch.Tensor, photo: torch.Tensor, augmentation: dict | None) -> torch.Tensor:
+        """What the discriminator looks at: the (sketch, photo) pair or the photo alone, augmented."""
+        image = torch.cat([sketch, photo], 1) if self.discriminator_sees_sketch else photo
+        return image if augmentation is None else self.augment(image, augmentation)
 
 
 @dataclass
@@ -441,9 +448,11 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
         loss_g = loss_g + tc.lambda_distill * terms["loss_distill"]
     discriminator = parts.discriminator
     if tc.lambda_gan > 0 or tc.lambda_feature_matching > 0:
+        # one transform per sample for this step, shared by the real and generated images
+        augmentation = None if parts.augment is None else parts.augment.sample(*photo.shape[:1], *photo.shape[2:])
         with autocast:
-            real_features = discriminator.features(torch.cat([sketch, photo], 1))
-            fake_features = discriminator.features(torch.cat([sketch, fake.detach()], 1))
+            real_features = discriminator.features(parts.judged(sketch, photo, augmentation))
+            fake_features = discriminator.features(parts.judged(sketch, fake.detach(), augmentation))
         loss_d = parts.gan_loss.discriminator(real_features, fake_features)
         parts.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -452,7 +461,7 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
         parts.opt_d.step()
         terms["loss_d"] = loss_d.detach()
         with autocast:
-            fake_features = discriminator.features(torch.cat([sketch, fake], 1))
+            fake_features = discriminator.features(parts.judged(sketch, fake, augmentation))
         terms["loss_gan"] = parts.gan_loss.generator(fake_features)
         loss_g = loss_g + tc.lambda_gan * terms["loss_gan"]
         if tc.lambda_feature_matching > 0:
@@ -596,8 +605,10 @@ def _build_state(config: RunConfig, checkpoint: dict[str, Any] | None, continuat
         adapted = load_initial_weights(generator, load_pretrained(config.model.init_from).state_dict())
         log.info("generator initialised from %s%s", config.model.init_from,
                  f" (input channels cut in {adapted})" if adapted else "")
+    judged_channels = generator.config.out_channels + (
+        generator.config.in_channels if config.model.discriminator_sees_sketch else 0)
     discriminator = create_model(config.model.discriminator, **{
-        "in_channels": generator.config.in_channels + generator.config.out_channels,
+        "in_channels": judged_channels,
         **config.model.discriminator_config})
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
     generator.to(memory_format=memory_format)
@@ -607,10 +618,14 @@ def _build_state(config: RunConfig, checkpoint: dict[str, Any] | None, continuat
                        torch.optim.Adam(discriminator.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2)),
                        np_rng, config)
     if continuation is not None:
-        if continuation.discriminator is not None:
-            discriminator.load_state_dict(continuation.discriminator)
-        else:
+        own_shapes = {k: v.shape for k, v in discriminator.state_dict().items()}
+        if continuation.discriminator is None:
             log.warning("%s has no discriminator weights: the discriminator starts afresh", continuation.source)
+        elif own_shapes != {k: v.shape for k, v in continuation.discriminator.items()}:
+            log.warning("%s has a discriminator of another shape (model.discriminator*): this one starts afresh",
+                        continuation.source)
+        else:
+            discriminator.load_state_dict(continuation.discriminator)
         if continuation.optimizers is not None:
             state.opt_g.load_state_dict(continuation.optimizers[0])
             state.opt_d.load_state_dict(continuation.optimizers[1])
@@ -642,8 +657,10 @@ def _step_parts(config: RunConfig, state: TrainState, dist: "_Distributed") -> S
 
         teacher = load_pretrained(tc.teacher).to(memory_format=memory_format).requires_grad_(False)
         log.info("distilling from %s (lambda %.1f)", tc.teacher, tc.lambda_distill)
+    augment = DiffAugment(tc.discriminator_augment, state.generator.config.out_channels) \
+        if tc.discriminator_augment else None
     return StepParts(dist.wrap(state.generator), state.discriminator, state.opt_g, state.opt_d, GANLoss(tc.gan_mode),
-                     perceptual, teacher)
+                     perceptual, teacher, config.model.discriminator_sees_sketch, augment)
 
 
 class _Batches:
@@ -838,7 +855,9 @@ def save_release(model: nn.Module, directory: Path, config: RunConfig, step: int
                      "minutes": round(sum(p["minutes"] for p in parts), 1),
                      "cpu_minutes": round(sum(p["cpu_minutes"] for p in parts), 1), "parts": parts,
                      "train_pairs": n_train,
-                     "discriminator": {"arch": config.model.discriminator, "config": config.model.discriminator_config},
+                     "discriminator": {"arch": config.model.discriminator, "config": config.model.discriminator_config,
+                                       "sees_sketch": config.model.discriminator_sees_sketch,
+                                       "augment": config.train.discriminator_augment},
                      "data": config.data.train, "precision": config.train.precision,
                      "gan_mode": config.train.gan_mode, "lambda_l1": config.train.lambda_l1,
                      "direction": config.data.direction, "init_from": config.model.init_from,
