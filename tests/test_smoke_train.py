@@ -267,3 +267,25 @@ def test_a_photo_only_augmented_discriminator_trains_and_can_follow_a_conditiona
     assert all(torch.isfinite(v).all() for v in checkpoint["generator"].values() if v.is_floating_point())
     with pytest.raises(ConfigError, match="discriminator_augment"):
         load_config("configs/smoke.yaml", ["train.discriminator_augment=[rotate]"])
+
+
+def test_validation_scores_realism_and_identity_and_can_keep_the_lowest_kid(paired_folder, tmp_path):
+    """``train.validate_realism`` adds KID, identity rank-1 and faces found to every evaluation;
+    ``train.keep: best_kid`` releases the evaluation with the lowest KID, not the last one."""
+    import json
+
+    from sketch2face.config import ConfigError
+
+    overrides = [f"data.train=[{paired_folder}]", f"output_dir={tmp_path}", "train.max_steps=6",
+                 "train.eval_every=2", "data.val_fraction=0.5", "train.validate_realism=true",
+                 "train.keep=best_kid", "train.lr=0.02"]
+    run = train(load_config("configs/smoke.yaml", overrides), progress=False)
+    evaluations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evaluations] == [2, 4, 6]
+    for scores in evaluations:
+        assert scores["val_kid"] == scores["val_kid"]  # a number, not NaN
+        assert 0.0 <= scores["val_rank1"] <= 1.0 and 0.0 <= scores["val_face_found"] <= 1.0
+    kept = json.loads((run / "release" / "config.json").read_text())["metadata"]["training"]["step"]
+    assert kept == min(evaluations, key=lambda e: e["val_kid"])["step"]
+    with pytest.raises(ConfigError, match="validate_realism"):
+        load_config("configs/smoke.yaml", ["train.keep=best_kid"])

@@ -157,15 +157,43 @@ def _set_rng_state(state: dict[str, Any], np_rng: np.random.Generator) -> None:
     random.setstate((3, tuple(state["python"]), None))
 
 
+@dataclass
+class RealismReference:
+    """The validation photos as the realism scores see them, computed once per run: Inception features
+    (KID) and dlib identity embeddings (the gallery for rank-1)."""
+
+    features: np.ndarray
+    embeddings: np.ndarray
+
+    @classmethod
+    def of(cls, photos: np.ndarray) -> "RealismReference":
+        from .fid import inception_features
+        from .identity import embed_face
+
+        return cls(inception_features(list(photos)), np.stack([embed_face(p).vector for p in photos]))
+
+    def scores(self, faces: list[np.ndarray]) -> dict[str, float]:
+        from .fid import inception_features, kid_from_features
+        from .identity import embed_face, retrieval_ranks
+
+        embedded = [embed_face(f) for f in faces]
+        ranks = retrieval_ranks(np.stack([e.vector for e in embedded]), self.embeddings)
+        return {"val_kid": kid_from_features(inception_features(faces), self.features)[0],
+                "val_rank1": float((ranks <= 1).mean()), "val_face_found": float(np.mean([e.detected for e in embedded]))}
+
+
 @torch.no_grad()
 def evaluate_generator(generator: nn.Module, data: PairedArrays, batch_size: int = 8,
-                       direction: str = "sketch_to_photo", styles: list[str] | None = None) -> dict[str, float]:
-    """Mean L1 (model range), PSNR and SSIM (on [0, 1]) of a generator over paired arrays, in fp32.
+                       direction: str = "sketch_to_photo", styles: list[str] | None = None,
+                       realism: RealismReference | None = None) -> dict[str, float]:
+    """Mean L1 (model range), PSNR and SSIM (on [0, 1]) of a generator over paired arrays, in fp32;
+    with ``realism``, also KID, identity rank-1 and the share of faces dlib finds (``RealismReference``).
 
     With several training folders each metric is the mean of the per-folder means (and ``val_ssim_K``
-    reports folder K), so a large synthetic folder cannot outvote a small hand-drawn one in keep-best."""
+    reports folder K), so a large synthetic folder cannot outvote a small hand-drawn one in keep-best.
+    KID and rank-1 pool every validation pair (a folder of a hundred is too few for a stable KID)."""
     generator.eval()
-    l1s, psnrs, ssims = [], [], []
+    l1s, psnrs, ssims, faces = [], [], [], []
     for start in range(0, len(data), batch_size):
         source, target = oriented(*batch_to_tensors(data.sketches[start:start + batch_size],
                                                     data.photos[start:start + batch_size]), direction)
@@ -175,6 +203,8 @@ def evaluate_generator(generator: nn.Module, data: PairedArrays, batch_size: int
         fake01, real01 = (fake + 1) / 2, (target + 1) / 2
         psnrs.append(psnr(fake01, real01))
         ssims.append(ssim(fake01, real01))
+        if realism is not None:
+            faces.extend(from_model_range(fake.permute(0, 2, 3, 1).numpy()))
     per_image = {"val_l1": torch.cat(l1s), "val_psnr": torch.cat(psnrs), "val_ssim": torch.cat(ssims)}
     sources = torch.as_tensor(np.zeros(len(data), int) if data.sources is None else np.asarray(data.sources))
     folders = sorted(set(sources.tolist()))
@@ -182,6 +212,8 @@ def evaluate_generator(generator: nn.Module, data: PairedArrays, batch_size: int
               for name, values in per_image.items()}
     if len(folders) > 1:
         scores.update({f"val_ssim_{k}": float(per_image["val_ssim"][sources == k].mean()) for k in folders})
+    if realism is not None:
+        scores.update(realism.scores(faces))
     return scores
 
 
@@ -505,6 +537,8 @@ class TrainState:
     """Earlier parts of a long run (``--continue-from``): steps, minutes, CPU minutes of each."""
     warmup_steps: int = 0
     """Learning-rate warm-up of a part that started with fresh Adam moments."""
+    realism: RealismReference | None = None
+    """The validation photos' features for ``train.validate_realism`` (recomputed, not checkpointed)."""
 
     @property
     def inference_model(self) -> nn.Module:
@@ -706,7 +740,10 @@ def _validate(state: TrainState, val_data: PairedArrays, run_dir: Path, n_train:
     config, model = state.config, state.inference_model
     if not len(val_data):
         return
-    scores = evaluate_generator(model, val_data, direction=config.data.direction, styles=config.data.styles)
+    if config.train.validate_realism and state.realism is None:
+        state.realism = RealismReference.of(val_data.photos)
+    scores = evaluate_generator(model, val_data, direction=config.data.direction, styles=config.data.styles,
+                                realism=state.realism)
     state.history.append({"step": state.step, **scores})
     with (run_dir / "metrics.jsonl").open("a") as f:
         f.write(json.dumps({"step": state.step, "minutes": round(state.elapsed / 60, 2), **scores}) + "\n")
@@ -718,7 +755,7 @@ def _validate(state: TrainState, val_data: PairedArrays, run_dir: Path, n_train:
             writer.add_scalar(f"val/{key}", value, state.step)
         from PIL import Image
         writer.add_image("val/samples", np.asarray(Image.open(sample_path)), state.step, dataformats="HWC")
-    if scores["val_ssim"] > state.best["val_ssim"] or config.train.keep == "last":
+    if config.train.keep == "last" or _better(scores, state.best, config.train.keep):
         state.best = {"step": state.step, **scores}
         atomic_torch_save({"ema": model.state_dict(), "step": state.step, "scores": scores, "config": asdict(config)},
                           run_dir / "checkpoints" / "best.pt")
@@ -726,6 +763,15 @@ def _validate(state: TrainState, val_data: PairedArrays, run_dir: Path, n_train:
                      state.cpu_seconds, state.discriminator, state.parts)
     plot_history(state.history, run_dir / "loss_curve.png")
     state.generator.train()
+
+
+def _better(scores: dict[str, float], best: dict[str, Any], keep: str) -> bool:
+    """Whether these validation scores beat the kept ones under ``train.keep`` (none kept yet: they do)."""
+    if best["step"] < 0:
+        return True
+    if keep == "best_kid":
+        return scores["val_kid"] < best["val_kid"]
+    return scores["val_ssim"] > best["val_ssim"]
 
 
 class _TrainingLog:
