@@ -30,6 +30,8 @@ REGIONS = {"intact": [], "eyes": ["left_eye", "right_eye"], "nose": ["nose"], "m
 
 def damage(path: Path, names: list[str]) -> np.ndarray:
     grey = to_grayscale(load_image(path))
+    # erase in the canonical 256x256 frame that facial_regions describes (the damage, not the model's
+    # input: the pipeline prepares the damaged sketch itself)
     square, frame = pad_to_square(grey, fill=255)
     square = resize(square, (256, 256))
     boxes = facial_regions(256)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sketch2face.data.transforms import load_image, pad_to_square, resize, to_rgb
+from sketch2face.data.transforms import prepare_photo
 from sketch2face.evaluate import resolve_eval_set
 from sketch2face.pipeline import PhotoToSketchPipeline
 
@@ -33,9 +33,9 @@ def main() -> None:
         photos += [fs2k.photos[3], fs2k.photos[40]]
     rows = []
     for path in photos:
-        # pad as the pipeline does (CUFS photos are 200x250): a plain resize would stretch the face
-        photo = resize(pad_to_square(to_rgb(load_image(path)), fill="edge")[0], (256, 256))
-        sketches = [np.repeat(np.asarray(pipe(photo, style=s))[:, :, None], 3, 2) for s in pipe.styles or [None]]
+        # the photo as the model sees it (padded, not stretched: CUFS photos are 200x250), beside its sketches
+        photo = prepare_photo(path, pipe.resolution)[0]
+        sketches = [np.repeat(np.asarray(pipe(path, style=s))[:, :, None], 3, 2) for s in pipe.styles or [None]]
         rows.append(np.concatenate([photo, *sketches], axis=1))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(rows, axis=0)).save(args.output)

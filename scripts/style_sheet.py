@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from sketch2face.data.align import align_face
 from sketch2face.data.prepare import PrepareOptions, _align_pair
 from sketch2face.data.sketch import STYLES, synthesize_sketch
-from sketch2face.data.transforms import load_image, pad_to_square, resize, to_grayscale, to_rgb
+from sketch2face.data.transforms import load_image, prepare_photo, prepare_sketch, to_grayscale, to_rgb
 from sketch2face.evaluate import data_root
 
 TILE = 160
@@ -58,8 +58,7 @@ def main() -> None:
         photo, sketch = to_rgb(load_image(photo_path)), to_grayscale(load_image(sketch_path))
         # the same pairing rule as prepare-data: the photo's landmarks place both images
         aligned_photo, aligned_sketch, _, _ = _align_pair(photo, sketch, PrepareOptions(), stem)
-        rows.append([tile(resize(pad_to_square(photo, "edge")[0], (256, 256))),
-                     tile(resize(pad_to_square(sketch, 255)[0], (256, 256))),
+        rows.append([tile(prepare_photo(photo, TILE)[0]), tile(prepare_sketch(sketch, TILE)),
                      tile(aligned_photo), tile(aligned_sketch)])
     sheet(rows, ["photo (as stored)", "sketch (as stored)", "photo aligned", "sketch aligned"]).save(
         out / "aligned_samples.png")

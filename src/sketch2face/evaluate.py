@@ -24,7 +24,36 @@ from .data.transforms import load_image, to_grayscale, to_rgb
 from .fsim import fsim
 from .metrics import l2_255, mse_255, pearson_r, psnr, ssim
 
-PER_IMAGE = ["psnr", "ssim", "fsim", "fsimc", "pearson_r", "mse", "l2"]
+
+
+@dataclass(frozen=True)
+class PerImageMetric:
+    """Scores of one generated face against its true photo, and how the tables show them."""
+
+    columns: tuple[tuple[str, str, str], ...]
+    """(key, column heading, format) of each score ``score`` returns, in its order."""
+    score: Callable[[np.ndarray, np.ndarray], tuple[float, ...]]
+    """(generated face, true photo), both uint8 RGB of the photo's size -> one value per column."""
+
+
+def _unit_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].double() / 255
+
+
+def _on_unit_tensors(metric) -> Callable[[np.ndarray, np.ndarray], tuple[float]]:
+    return lambda face, photo: (float(metric(_unit_tensor(face), _unit_tensor(photo))),)
+
+
+#: Every per-image metric the tables report, in column order. Adding one is one entry here.
+PER_IMAGE_METRICS = (
+    PerImageMetric((("fsim", "FSIM", "{:.4f}"), ("fsimc", "FSIMc", "{:.4f}")), lambda face, photo: fsim(photo, face)),
+    PerImageMetric((("ssim", "SSIM", "{:.4f}"),), _on_unit_tensors(ssim)),
+    PerImageMetric((("psnr", "PSNR", "{:.2f}"),), _on_unit_tensors(psnr)),
+    PerImageMetric((("pearson_r", "R", "{:.4f}"),), _on_unit_tensors(pearson_r)),
+    PerImageMetric((("mse", "MSE", "{:.1f}"),), _on_unit_tensors(mse_255)),
+    PerImageMetric((("l2", "L2", "{:.0f}"),), _on_unit_tensors(l2_255)),
+)
+PER_IMAGE = [key for metric in PER_IMAGE_METRICS for key, _, _ in metric.columns]
 DATA_ROOT_ENV = "SKETCH2FACE_DATA"
 
 
@@ -163,16 +192,9 @@ def score_system(system: SystemOutput, photos: list[np.ndarray], evalset: EvalSe
     faces = [_fit(f, p.shape[:2]) for f, p in zip(system.faces, photos)]
     for face, photo in tqdm(list(zip(faces, photos)), disable=not progress, desc=f"scoring {system.label}",
                             unit="image"):
-        a = torch.from_numpy(np.array(face)).permute(2, 0, 1)[None].double() / 255
-        b = torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].double() / 255
-        per_image["psnr"].append(float(psnr(a, b)))
-        per_image["ssim"].append(float(ssim(a, b)))
-        per_image["pearson_r"].append(float(pearson_r(a, b)))
-        per_image["mse"].append(float(mse_255(a, b)))
-        per_image["l2"].append(float(l2_255(a, b)))
-        value, value_c = fsim(photo, face)
-        per_image["fsim"].append(value)
-        per_image["fsimc"].append(value_c)
+        for metric in PER_IMAGE_METRICS:
+            for (key, _, _), value in zip(metric.columns, metric.score(face, photo), strict=True):
+                per_image[key].append(float(value))
     arrays = {k: np.asarray(v) for k, v in per_image.items()}
 
     features = embeddings = None
@@ -207,9 +229,8 @@ def score_system(system: SystemOutput, photos: list[np.ndarray], evalset: EvalSe
     return results
 
 
-COLUMNS = [("n", "n", "{:d}"), ("fid", "FID", "{:.1f}"), ("kid", "KID", "{:.4f}"), ("fsim", "FSIM", "{:.4f}"),
-           ("fsimc", "FSIMc", "{:.4f}"), ("ssim", "SSIM", "{:.4f}"), ("psnr", "PSNR", "{:.2f}"),
-           ("pearson_r", "R", "{:.4f}"), ("mse", "MSE", "{:.1f}"), ("l2", "L2", "{:.0f}"),
+COLUMNS = [("n", "n", "{:d}"), ("fid", "FID", "{:.1f}"), ("kid", "KID", "{:.4f}"),
+           *(column for metric in PER_IMAGE_METRICS for column in metric.columns),
            ("rank1", "rank-1", "{:.1%}"), ("rank5", "rank-5", "{:.1%}"),
            ("identity_distance", "id dist", "{:.3f}"), ("face_detected", "face found", "{:.1%}"),
            ("ms_per_image", "ms/img", "{:.1f}")]
