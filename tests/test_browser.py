@@ -276,3 +276,26 @@ def test_shadow_guide_shows_the_preview_behind_the_strokes(page):
     assert page.evaluate(tinted) > 0.5  # most of the overlay carries the face's shadow
     page.uncheck("#shadow")
     assert page.evaluate(tinted) < 0.05  # only the dashed guide lines are left
+
+
+def test_an_example_drawing_to_start_from_fills_the_canvas_and_previews(page):
+    """"Start from" puts an example line drawing on the canvas (undoable) and previews its face;
+    "a blank canvas" clears it. Every example the menu offers is served."""
+    inked = """() => { const c = document.getElementById('sketch');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++; return n / (d.length / 4); }"""
+    options = page.eval_on_selector_all("#example option", "os => os.map(o => o.value).filter(v => v)")
+    assert len(options) >= 4
+    for value in options:
+        served = page.request.get(f"{page.url.rstrip('/')}/static/examples/drawing-{value}.png")
+        assert served.ok and served.headers["content-type"] == "image/png"
+    page.select_option("#example", options[1])
+    page.wait_for_function(f"({inked})() > 0.005")
+    assert page.evaluate(inked) < 0.2  # a line drawing, not a photo
+    wait_for_live_preview(page)
+    page.click("#undo")
+    assert page.evaluate(inked) == 0  # the example replaced a blank canvas: undo brings it back
+    page.select_option("#example", options[0])
+    page.wait_for_function(f"({inked})() > 0.005")
+    page.select_option("#example", "")
+    assert page.evaluate(inked) == 0

@@ -139,17 +139,36 @@ document.addEventListener("keydown", (event) => {
   else if (!mod && event.key.toLowerCase() === "e") selectTool("eraser");
 });
 
+// an image replaces the drawing (undoable), fitted to the canvas without stretching
+function drawOnCanvas(bitmap) {
+  snapshot();
+  clearCanvas();
+  const scale = Math.min(sketch.width / bitmap.width, sketch.height / bitmap.height);
+  const w = bitmap.width * scale, h = bitmap.height * scale;
+  ctx.drawImage(bitmap, (sketch.width - w) / 2, (sketch.height - h) / 2, w, h);
+  state.inked = !isBlank();
+}
+
+// example line drawings to start from (the freehand training procedure on CUFS training photos)
+$("example").onchange = async (event) => {
+  const choice = event.target.value;
+  if (!choice) { snapshot(); clearCanvas(); state.inked = false; setStatus("Canvas cleared."); return; }
+  try {
+    const reply = await fetch(`/static/examples/drawing-${choice}.png`);
+    if (!reply.ok) throw new Error(reply.statusText);
+    drawOnCanvas(await createImageBitmap(await reply.blob()));
+    setStatus(`Example ${choice}: draw over it, erase parts, or press Generate.`);
+    schedulePreview();
+  } catch (error) {
+    setStatus(`Could not load example ${choice} (${error.message}).`, true);
+  }
+};
+
 $("upload").onchange = async (event) => {
   const file = event.target.files[0];
   if (!file) return;
   try {
-    const bitmap = await createImageBitmap(file);
-    snapshot();
-    clearCanvas();
-    const scale = Math.min(sketch.width / bitmap.width, sketch.height / bitmap.height);
-    const w = bitmap.width * scale, h = bitmap.height * scale;
-    ctx.drawImage(bitmap, (sketch.width - w) / 2, (sketch.height - h) / 2, w, h);
-    state.inked = !isBlank();
+    drawOnCanvas(await createImageBitmap(file));
     generate();
   } catch (error) {
     setStatus(`That file is not an image this browser can read (${file.name}).`, true);
