@@ -53,7 +53,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
          arguments=_train_arguments)
 def _cmd_train(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_config
-    from .train import train
+    from .train import resumed_run, train
 
     overrides = list(args.set or [])
     if args.max_minutes is not None:
@@ -63,8 +63,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config_path = args.config
     if config_path is None and args.resume is not None:
         # resuming without --config continues with the run's own resolved config (JSON is YAML)
-        run_dir = args.resume if args.resume.is_dir() else args.resume.parent.parent
-        config_path = run_dir / "config.json"
+        config_path = resumed_run(args.resume)[0] / "config.json"
     try:
         config = load_config(config_path, overrides)
     except ConfigError as error:

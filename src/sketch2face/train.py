@@ -580,6 +580,13 @@ class TrainState:
                 group["lr"] = tc.lr * lr_factor(progress, tc.lr_decay_start) * warmup
 
 
+def resumed_run(resume: str | Path) -> tuple[Path, Path]:
+    """The run folder and the checkpoint file that ``--resume`` names (a run folder or a checkpoint in it)."""
+    resume = Path(resume)
+    checkpoint_path = resume / "checkpoints" / "last.pt" if resume.is_dir() else resume
+    return checkpoint_path.parent.parent, checkpoint_path
+
+
 def _open_run(config: RunConfig, resume: str | Path | None, continue_from: str | Path | None,
               dist: "_Distributed") -> tuple[Path, dict[str, Any] | None, Continuation | None]:
     """The run folder (resumed, or new with its config.json), the checkpoint to resume, the continuation."""
@@ -587,10 +594,8 @@ def _open_run(config: RunConfig, resume: str | Path | None, continue_from: str |
         raise ConfigError("give --resume (the same run, exactly) or --continue-from (a new part), not both")
     continuation = load_continuation(continue_from) if continue_from is not None else None
     if resume is not None:
-        resume = Path(resume)
-        checkpoint_path = resume / "checkpoints" / "last.pt" if resume.is_dir() else resume
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        return checkpoint_path.parent.parent, checkpoint, continuation
+        run_dir, checkpoint_path = resumed_run(resume)
+        return run_dir, torch.load(checkpoint_path, map_location="cpu", weights_only=True), continuation
     run_dir = None
     if dist.main:
         run_dir = new_run_dir(config.output_dir, config.name)
