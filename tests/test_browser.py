@@ -211,8 +211,8 @@ def _visible_in_viewport(page, selector: str) -> bool:
         box["x"] + box["width"] <= size["width"] + 1 and box["y"] + box["height"] <= size["height"] + 1
 
 
-CONTROLS = ["#sketch", "#face", "#pen", "#eraser", "#brush", "#undo", "#redo", "#clear", "#guide", "#model",
-            "#live", "#fidelity", "#generate", "#download-png", "#download-jpeg", "#status"]
+CONTROLS = ["#sketch", "#face", "#pen", "#eraser", "#brush", "#undo", "#redo", "#clear", "#guide", "#example",
+            "#model", "#live", "#fidelity", "#generate", "#download-png", "#download-jpeg", "#status"]
 
 
 def test_laptop_viewport_shows_canvas_face_and_controls_side_by_side(browser, server_url):
@@ -258,8 +258,8 @@ def test_every_control_is_reachable_with_the_keyboard(page):
     for _ in range(40):
         page.keyboard.press("Tab")
         reached.add(page.evaluate("document.activeElement.id"))
-    controls = {"pen", "eraser", "brush", "undo", "redo", "clear", "guide", "upload", "model", "live", "fidelity",
-                "watermark", "generate"}
+    controls = {"pen", "eraser", "brush", "undo", "redo", "clear", "guide", "upload", "example", "model", "live",
+                "fidelity", "watermark", "generate"}
     assert controls <= reached, controls - reached
 
 
@@ -299,3 +299,40 @@ def test_an_example_drawing_to_start_from_fills_the_canvas_and_previews(page):
     page.wait_for_function(f"({inked})() > 0.005")
     page.select_option("#example", "")
     assert page.evaluate(inked) == 0
+
+
+def test_the_fidelity_slider_reaches_the_server_and_changes_the_face(page):
+    """"Generate" sends the slider's value: the page's face at 0.30 is the server's answer to the same
+    drawing with fidelity 0.30, and differs from its face at 1.00."""
+    import base64
+    import io
+
+    import httpx
+    import numpy as np
+    from PIL import Image
+
+    def face_pixels() -> np.ndarray:
+        data = page.evaluate("fetch(document.getElementById('face').src).then(r => r.arrayBuffer())"
+                             ".then(b => Array.from(new Uint8Array(b)))")
+        return np.asarray(Image.open(io.BytesIO(bytes(data))).convert("RGB"), dtype=int)
+
+    page.uncheck("#live")
+    draw_face(page)
+    page.click("#generate")
+    wait_for_face(page)
+    exact = face_pixels()
+    page.fill("#fidelity", "30")  # what dragging the slider does: an input event, then change
+    page.dispatch_event("#fidelity", "change")
+    assert page.locator("#fidelity-value").text_content() == "0.30"
+    page.evaluate("document.getElementById('status').textContent = ''")
+    page.click("#generate")
+    wait_for_face(page)
+    loose = face_pixels()
+    drawing = page.evaluate("document.getElementById('sketch').toDataURL('image/png')")
+    reply = httpx.post(f"{page.url.rstrip('/')}/api/generate", timeout=60,
+                       files={"image": ("sketch.png", base64.b64decode(drawing.split(",", 1)[1]), "image/png")},
+                       data={"fidelity": "0.30", "model": page.input_value("#model")})
+    assert reply.status_code == 200
+    server = np.asarray(Image.open(io.BytesIO(reply.content)).convert("RGB"), dtype=int)
+    assert np.abs(loose - server).max() == 0  # the page asked for fidelity 0.30
+    assert (loose != exact).any()  # and that is another face than at 1.00 (the tiny test model: a small change)
