@@ -76,16 +76,23 @@ def _clients_sign_up_and_save_history(url: str, clients: int) -> list[list[int]]
         return list(pool.map(client_session, range(clients)))
 
 
-def test_two_workers_share_the_database(tiny_model_dir, tmp_path):
-    server, url = _start_server("--workers", "2", "--model", str(tiny_model_dir), "--data-dir", str(tmp_path / "serve"))
+def _two_workers_serve_clients(model_dir: Path, data_dir: Path, clients: int, *arguments: str) -> str:
+    """``serve --workers 2 ARGUMENTS`` while ``clients`` users sign up and save history at once; every
+    request succeeds, every row is there, and SIGTERM stops the server cleanly. Returns its stderr."""
+    server, url = _start_server("--workers", "2", "--model", str(model_dir), "--data-dir", str(data_dir), *arguments)
     try:
-        results = _clients_sign_up_and_save_history(url, 8)
-        assert results == [[201, 200, 200, 200, 3]] * 8, results
+        results = _clients_sign_up_and_save_history(url, clients)
+        assert results == [[201, 200, 200, 200, 3]] * clients, results
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=60)
-    assert "database is locked" not in err
     assert server.returncode == 0, err[-2000:]
+    return err
+
+
+def test_two_workers_share_the_database(tiny_model_dir, tmp_path):
+    err = _two_workers_serve_clients(tiny_model_dir, tmp_path / "serve", 8)
+    assert "database is locked" not in err
 
 
 @pytest.fixture
@@ -123,15 +130,7 @@ def test_two_workers_on_postgresql(tiny_model_dir, tmp_path, postgres_url):
     and concurrent writers lose nothing."""
     from sqlalchemy import create_engine, text
 
-    server, url = _start_server("--workers", "2", "--model", str(tiny_model_dir), "--data-dir",
-                                str(tmp_path / "serve"), "--database-url", postgres_url)
-    try:
-        results = _clients_sign_up_and_save_history(url, 4)
-        assert results == [[201, 200, 200, 200, 3]] * 4, results
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, err = server.communicate(timeout=60)
-    assert server.returncode == 0, err[-2000:]
+    _two_workers_serve_clients(tiny_model_dir, tmp_path / "serve", 4, "--database-url", postgres_url)
     engine = create_engine(postgres_url)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM history")).scalar_one() == 12
