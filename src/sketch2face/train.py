@@ -323,7 +323,7 @@ def load_continuation(spec: str | Path) -> Continuation:
     checkpoint_path = path / "checkpoints" / "last.pt" if path.is_dir() else path
     if checkpoint_path.suffix == ".pt" and checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        part = {"run": str(checkpoint_path.parent.parent), "steps": state["step"],
+        part = {"run": checkpoint_path.parent.parent.name, "steps": state["step"],
                 "minutes": round(state["elapsed_seconds"] / 60, 1),
                 "cpu_minutes": round(state.get("cpu_seconds", 0.0) / 60, 1)}
         return Continuation(str(checkpoint_path), state["generator"], state["ema"], state["discriminator"],
