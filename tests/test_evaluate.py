@@ -25,8 +25,11 @@ def load_piq_fsim():
     try:
         return importlib.import_module("piq.fsim").fsim
     finally:
+        # leave no stand-in behind: a second call's find_spec("piq") fails on a module without a spec
         if saved is not None:
             sys.modules["piq"] = saved
+        else:
+            sys.modules.pop("piq", None)
 
 
 def test_fsim_matches_reference_implementation():
