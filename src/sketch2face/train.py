@@ -481,7 +481,7 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
     discriminator = parts.discriminator
     if tc.lambda_gan > 0 or tc.lambda_feature_matching > 0:
         # one transform per sample for this step, shared by the real and generated images
-        augmentation = None if parts.augment is None else parts.augment.sample(*photo.shape[:1], *photo.shape[2:])
+        augmentation = None if parts.augment is None else parts.augment.sample(photo.shape[0], *photo.shape[2:])
         with autocast:
             real_features = discriminator.features(parts.judged(sketch, photo, augmentation))
             fake_features = discriminator.features(parts.judged(sketch, fake.detach(), augmentation))
