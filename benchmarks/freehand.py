@@ -1,6 +1,6 @@
 """Freehand benchmark: drawings of people no model trained on, by a procedure no model trained on.
 
-    python benchmarks/freehand.py --models sketch2face-v1 sketch2face-v2 [--people 400] [--browser 40]
+    python benchmarks/freehand.py --models sketch2face-v1 sketch2face-v2 [--compose sketch2face-v2] [--people 400] [--browser 40]
 
 Test sets (each built once into cache/freehand-bench/, then reused):
 
@@ -163,6 +163,8 @@ def contact_sheet(evalset, outputs: dict[str, list[np.ndarray]], path: Path, cou
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["sketch2face-v1"])
+    parser.add_argument("--compose", nargs="*", default=[], metavar="MODEL",
+                        help="also these models with composition from real face parts (sketch2face.compose)")
     parser.add_argument("--people", type=int, default=400)
     parser.add_argument("--sets", default="doodle,strokes", help="comma-separated: doodle, strokes")
     parser.add_argument("--browser", type=int, default=0, help="also N doodles drawn with the mouse in Chromium")
@@ -176,6 +178,9 @@ def main() -> None:
     if args.browser:
         sets.append(build_browser_set(args.source, items[:args.browser], Path("cache/freehand-bench/browser")))
     pipes = [SketchToFacePipeline(m, backend="torch") for m in args.models]
+    for model in args.compose:
+        pipes.append(SketchToFacePipeline(model, backend="torch", compose=True))
+        pipes[-1].model_name += " (composed)"
     summary = []
     for folder in sets:
         evalset = resolve_eval_set(str(folder))

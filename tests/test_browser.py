@@ -212,7 +212,7 @@ def _visible_in_viewport(page, selector: str) -> bool:
 
 
 CONTROLS = ["#sketch", "#face", "#pen", "#eraser", "#brush", "#undo", "#redo", "#clear", "#guide", "#example",
-            "#model", "#live", "#fidelity", "#generate", "#download-png", "#download-jpeg", "#status"]
+            "#model", "#live", "#fidelity", "#compose", "#generate", "#download-png", "#download-jpeg", "#status"]
 
 
 def test_laptop_viewport_shows_canvas_face_and_controls_side_by_side(browser, server_url):
@@ -259,7 +259,7 @@ def test_every_control_is_reachable_with_the_keyboard(page):
         page.keyboard.press("Tab")
         reached.add(page.evaluate("document.activeElement.id"))
     controls = {"pen", "eraser", "brush", "undo", "redo", "clear", "guide", "upload", "example", "model", "live",
-                "fidelity", "watermark", "generate"}
+                "fidelity", "compose", "watermark", "generate"}
     assert controls <= reached, controls - reached
 
 
@@ -336,3 +336,29 @@ def test_the_fidelity_slider_reaches_the_server_and_changes_the_face(page):
     server = np.asarray(Image.open(io.BytesIO(reply.content)).convert("RGB"), dtype=int)
     assert np.abs(loose - server).max() == 0  # the page asked for fidelity 0.30
     assert (loose != exact).any()  # and that is another face than at 1.00 (the tiny test model: a small change)
+
+
+def test_real_face_parts_and_another_face_reach_the_server(page):
+    """"Real face parts" asks for a composed face and "Another face" for the next variation: the
+    server's answers say what it did (X-Composed, X-Variation), and the status line says it too."""
+
+    def answer(click: str) -> tuple[str, str]:
+        page.evaluate("document.getElementById('status').textContent = ''")
+        with page.expect_response(lambda r: r.url.endswith("/api/generate")) as reply:
+            page.click(click)
+        wait_for_face(page)
+        return reply.value.headers["x-composed"], reply.value.headers["x-variation"]
+
+    page.uncheck("#live")
+    assert page.locator("#another").is_hidden()
+    draw_face(page)
+    assert answer("#generate") == ("false", "0")
+    page.check("#compose")
+    assert page.locator("#another").is_visible()
+    assert answer("#generate") == ("true", "0")
+    assert "real face parts" in page.locator("#status").text_content()
+    assert answer("#another") == ("true", "1")
+    assert answer("#another") == ("true", "2")
+    page.uncheck("#compose")
+    assert page.locator("#another").is_hidden()
+    assert answer("#generate") == ("false", "0")

@@ -41,6 +41,15 @@ def test_bundled_model_runs_and_its_onnx_files_match_its_weights(name):
         assert np.abs(OnnxBackend(folder / INT8_FILE, "int8")(batch) - reference).mean() < 0.05  # measured 0.010-0.021
 
 
-def test_the_default_model_is_routed_to_bundled_models():
-    routes = Release.open("sketch2face-v2").routes
-    assert set(routes) == {"portrait", "lines"} and set(routes.values()) <= set(MODELS)
+def test_routed_models_route_to_bundled_models_and_the_default_composes_line_drawings():
+    from sketch2face.io import DEFAULT_MODEL
+    from sketch2face.pipeline import SketchToFacePipeline
+
+    for name in ("sketch2face-v2", "sketch2face-v3"):
+        routes = Release.open(name).routes
+        assert set(routes) == {"portrait", "lines"} and set(routes.values()) <= set(MODELS)
+    assert Release.open(DEFAULT_MODEL).compose_lines and not Release.open("sketch2face-v2").compose_lines
+    assert not Release.open("sketch2face-v1").compose_lines  # only routers compose by default
+    assert SketchToFacePipeline(backend="onnx").compose
+    assert not SketchToFacePipeline(backend="onnx", compose=False).compose
+    assert not SketchToFacePipeline("sketch2face-v2", backend="onnx").compose

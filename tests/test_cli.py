@@ -90,3 +90,7 @@ def test_generate_fidelity_and_no_align_options(tiny_model_dir, sketch_files, tm
     assert (out / "a" / f"{sketch_files[0].stem}.png").is_file()
     assert main([*base, "--output", str(out / "b"), "--fidelity", "1.5"]) == 2
     assert "--fidelity must be between 0 and 1" in capsys.readouterr().err
+    assert main([*base, "--output", str(out / "c"), "--compose", "--variation", "2"]) == 0
+    assert (out / "c" / f"{sketch_files[0].stem}.png").is_file()
+    assert main([*base, "--output", str(out / "d"), "--compose", "--variation", "-1"]) == 2
+    assert "--variation must be 0 or more" in capsys.readouterr().err

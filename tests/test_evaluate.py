@@ -66,6 +66,21 @@ def test_fid_of_a_set_with_itself_is_about_zero_and_kid_too():
     assert kid_from_features(features, features, subsets=5)[0] < 0.1 * kid_from_features(features, shifted, subsets=5)[0]
 
 
+def test_fid_with_fewer_images_than_features_matches_the_matrix_square_root():
+    """Fewer images than feature dimensions take the SVD route (fid._trace_sqrt_product); it must give
+    pytorch-fid's sqrtm formula."""
+    from scipy import linalg
+
+    from sketch2face.fid import fid_from_features
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(20, 64)), rng.normal(0.3, 1.5, size=(25, 64))
+    sigma1, sigma2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) \
+        - 2 * np.trace(linalg.sqrtm(sigma1 @ sigma2).real)
+    assert fid_from_features(a, b) == pytest.approx(expected, rel=1e-6)
+
+
 def test_fid_and_kid_agree_with_independent_computations():
     """FID: for b = 2a + 3, the Frechet distance has a closed form, |mean(a) + 3|^2 + trace(cov(a)),
     with no matrix square root. KID: with subsets as large as the sets, every subset is the whole set,

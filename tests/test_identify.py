@@ -113,3 +113,26 @@ def test_cli_identify_with_dlib(gallery, tmp_path, tiny_model_dir, sketch_files,
     assert main(["identify", str(sketch_files[0]), "--gallery", str(tmp_path / "missing"),
                  "--model", str(tiny_model_dir)]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_identification_never_composes_a_line_drawing(gallery, tmp_path, monkeypatch):
+    """The default composes line drawings from bank faces (other people's parts): identify must not."""
+    import sketch2face.pipeline
+    from sketch2face.io import DEFAULT_MODEL
+
+    from sketch2face.data.freehand import MEAN_LANDMARKS_256, FaceGeometry, draw_freehand
+
+    drawing = draw_freehand(FaceGeometry(MEAN_LANDMARKS_256.copy()), 256, "strokes", rng=0)
+    embed = CountingEmbedder()
+    index, _ = build_index(gallery, tmp_path / "i.npz", embed=embed, progress=False)
+    made = []
+
+    class Recording(SketchToFacePipeline):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(sketch2face.pipeline, "SketchToFacePipeline", Recording)
+    identify(drawing, index, top=1, embed=embed)
+    assert len(made) == 1 and made[0].model_name == DEFAULT_MODEL and not made[0].compose
+    assert SketchToFacePipeline(backend="onnx").compose  # while generating composes by default

@@ -163,6 +163,24 @@ def test_generate_fidelity_and_align_fields(client, sketch_png):
         assert response.status_code == 422 and "fidelity" in response.json()["error"]
 
 
+def test_generate_compose_and_variation_fields(client):
+    from sketch2face.data.freehand import MEAN_LANDMARKS_256, FaceGeometry, draw_freehand
+
+    buffer = io.BytesIO()
+    Image.fromarray(draw_freehand(FaceGeometry(MEAN_LANDMARKS_256.copy()), 256, "strokes", rng=0)).save(buffer, "PNG")
+    faces = {}
+    for fields in ({}, {"compose": "true"}, {"compose": "true", "variation": "1"}):
+        response = client.post("/api/generate", files={"image": ("s.png", buffer.getvalue(), "image/png")},
+                               data=fields)
+        assert response.status_code == 200, response.text
+        faces[str(fields)] = response.content
+    assert len(set(faces.values())) == 3  # composing changes the face, and so does another variation
+    for bad in ("-1", "1001", "1.5", "many"):
+        response = client.post("/api/generate", files={"image": ("s.png", buffer.getvalue(), "image/png")},
+                               data={"compose": "true", "variation": bad})
+        assert response.status_code == 422 and "variation" in response.json()["error"]
+
+
 def test_the_web_limit_is_the_apps_own_and_the_cli_keeps_50_megapixels(client, tmp_path):
     """The app refuses over 1 MP (its setting) without lowering the 50 MP limit of everything else
     in the process; a 50.4 MP file is refused by the library, by its header, before decoding."""

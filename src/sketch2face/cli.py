@@ -158,6 +158,13 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fidelity", type=float, default=1.0,
                    help="1 (default): follow the strokes exactly; towards 0: each face part moves to the most "
                         "plausible training drawing near the strokes (line drawings; see docs/freehand.md)")
+    p.add_argument("--compose", action=argparse.BooleanOptionalAction, default=None,
+                   help="line drawings: compose a pencil portrait from real face parts that look like the "
+                        "drawn ones, then render it (a face with skin and hair; see docs/freehand.md). "
+                        "Default: what the model says (the default model composes; --no-compose fills the "
+                        "strokes in with the line model)")
+    p.add_argument("--variation", type=int, default=0,
+                   help="with --compose: 0 takes the nearest face parts, N the N-th next nearest (another face)")
     p.add_argument("--no-align", action="store_true",
                    help="do not bring a small or off-centre drawing to the model's framing (pad it as it is)")
     p.add_argument("--batch-size", type=int, default=8)
@@ -180,6 +187,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if not 0.0 <= args.fidelity <= 1.0:
         print(f"sketch2face generate: --fidelity must be between 0 and 1, got {args.fidelity}", file=sys.stderr)
         return 2
+    if args.variation < 0:
+        print(f"sketch2face generate: --variation must be 0 or more, got {args.variation}", file=sys.stderr)
+        return 2
     if args.sheet is not None and args.sheet.suffix.lower().lstrip(".") not in ("png", "jpg", "jpeg"):
         print(f"sketch2face generate: --sheet {args.sheet}: name a .png or .jpg file", file=sys.stderr)
         return 2
@@ -191,12 +201,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if pipe is None:
         return 2
     pipe.align, pipe.fidelity = not args.no_align, args.fidelity
+    if args.compose is not None:
+        pipe.compose = args.compose
     print(f"model: {pipe.model_name} ({pipe.model_dir}; {pipe.backend_name} {pipe.precision})", file=sys.stderr)
     folder = OutputFolder(args.output, args.format, files)
     sheet_cells, sheet_labels = [], []
     written = 0
     with _progress(len(files), args.quiet, "image") as bar:
-        results = pipe.run((f.path for f in files), keep_size=args.keep_size, batch_size=args.batch_size)
+        results = pipe.run((f.path for f in files), keep_size=args.keep_size, batch_size=args.batch_size,
+                           variation=args.variation)
         for item, result in zip(files, results):
             bar.update(1)
             try:
@@ -540,7 +553,8 @@ def _cmd_identify(args: argparse.Namespace) -> int:
         print("sketch2face identify: --top must be at least 1", file=sys.stderr)
         return 2
     try:
-        pipe = SketchToFacePipeline(args.model, backend=args.backend, precision=args.precision)
+        # never composed: a face built from other people's parts must not be searched for this person
+        pipe = SketchToFacePipeline(args.model, backend=args.backend, precision=args.precision, compose=False)
         pipe.preprocess(args.sketch)  # an unreadable or blank sketch fails now, not after indexing the gallery
         index, report = build_index(args.gallery, args.index, progress=not args.quiet, workers=args.workers)
         print(f"gallery: {len(index)} photo(s) ({report.reused} from the index, {report.embedded} embedded now, "

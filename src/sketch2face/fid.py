@@ -55,13 +55,25 @@ def fid_from_features(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (pytorch-fid's formula)."""
     mu1, mu2 = a.mean(0), b.mean(0)
     sigma1, sigma2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    diff = mu1 - mu2
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * _trace_sqrt_product(a, b, sigma1, sigma2))
+
+
+def _trace_sqrt_product(a: np.ndarray, b: np.ndarray, sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """trace(sqrtm(sigma1 @ sigma2)). With fewer images than feature dimensions (a few hundred faces,
+    2,048 Inception features) it is exactly the sum of the singular values of A @ B.T over
+    sqrt((n - 1)(m - 1)), A and B the centred features: the non-zero eigenvalues of sigma1 @ sigma2 are
+    those of (A B^T)(A B^T)^T / ((n - 1)(m - 1)). An n x m SVD takes milliseconds where sqrtm of a
+    2048 x 2048 matrix takes about 20 s on two cores; with more images than dimensions, sqrtm."""
+    if min(len(a), len(b)) < a.shape[1]:
+        centred_a, centred_b = a - a.mean(0), b - b.mean(0)
+        singular = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False)
+        return float(singular.sum() / np.sqrt((len(a) - 1) * (len(b) - 1)))
     covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * 1e-6
         covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
-    covmean = covmean.real
-    diff = mu1 - mu2
-    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+    return float(np.trace(covmean.real))
 
 
 def kid_from_features(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000,

@@ -223,13 +223,14 @@ def identify(sketch: ImageInput, index: GalleryIndex, pipeline=None, top: int = 
 
     With ``fuse_sketch`` a photo's score is the mean of its distances to the generated face and to the
     sketch itself (both embedded): with CUFS test plus 13,233 LFW distractors this ranks the true
-    photo first more often than either alone (docs/forensics.md)."""
+    photo first more often than either alone (docs/forensics.md). The default pipeline never composes
+    line drawings from bank faces (``sketch2face.compose``): their parts belong to other people."""
     if embed is None:
         from .identity import embed_face as embed
     if pipeline is None:
         from .pipeline import SketchToFacePipeline
 
-        pipeline = SketchToFacePipeline()
+        pipeline = SketchToFacePipeline(compose=False)
     if not len(index):
         raise InputImageError(f"gallery {index.root} has no readable photos")
     face = pipeline(sketch)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "sketch2face-v2"
+DEFAULT_MODEL = "sketch2face-v3"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -155,6 +155,9 @@ class Release:
     metadata: dict[str, Any] = field(default_factory=dict)
     routes: dict[str, str] | None = None
     """A router's releases by drawing kind: {"portrait": ..., "lines": ...}."""
+    compose_lines: bool = False
+    """A router that, by default, turns line drawings into pencil portraits composed from real face
+    parts (``sketch2face.compose``) and renders them with its portrait model."""
 
     @classmethod
     def open(cls, name_or_path: str | Path | None = None) -> "Release":
@@ -169,7 +172,9 @@ class Release:
         if routes is not None and set(routes) != {"portrait", "lines"}:
             raise ModelNotFoundError(f"{directory}: a router needs routes for 'portrait' and 'lines', "
                                      f"got {sorted(routes)}")
-        return cls(directory, config["arch"], config.get("config", {}), config.get("metadata", {}), routes)
+        compose_lines = routes is not None and bool(config.get("compose_lines", False))
+        return cls(directory, config["arch"], config.get("config", {}), config.get("metadata", {}), routes,
+                   compose_lines)
 
     @property
     def training(self) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class PreparedSketch:
     greyscale: np.ndarray
     kind: str = "lines"
     """"portrait" (shaded, like CUFS's pencil portraits) or "lines" (``drawing_kind``)."""
+    composed: bool = False
+    """A line drawing turned into a portrait of real face parts (``sketch2face.compose``)."""
 
 
 #: Share of a framed 256x256 sketch's pixels that are mid-grey (100-224) and not the anti-aliased rim
@@ -36,6 +38,8 @@ class PreparedSketch:
 #: CUFS train 0.066-0.480 (median 0.172), all 338 CUFS test 0.073-0.587; freehand training drawings 0-0.053
 #: (p95 0.013); FS2K's artists' drawings spread over both sides (0.016-0.330, medians 0.086-0.157).
 SHADED_SHARE = 0.06
+#: The framing at which SHADED_SHARE was measured, and the fidelity and composing banks were made.
+MEASURED_AT = 256
 
 
 def shaded_share(square: np.ndarray) -> float:
@@ -97,10 +101,12 @@ def locate_drawing(grey: np.ndarray) -> tuple[int, int, int] | None:
 
 
 def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = True,
-                      fidelity: float = 1.0) -> PreparedSketch:
+                      fidelity: float = 1.0, compose: bool = False, variation: int = 0) -> PreparedSketch:
     """Read, convert to greyscale (transparency -> white paper), frame, resize, and move each face
     part towards plausible training drawings when ``fidelity`` < 1 (``sketch2face.fidelity``; for
-    line drawings, not shaded portraits).
+    line drawings, not shaded portraits). With ``compose``, a line drawing becomes a pencil portrait
+    composed from real face parts that look like its parts (``sketch2face.compose``; ``variation`` k
+    takes the k-th next nearest parts), which a routed model renders with its portrait model.
 
     Framing: a drawing that is small or off centre is cropped (or padded) to a square around its ink
     (``locate_drawing``); anything else, and everything with ``align=False``, is padded to a square.
@@ -120,13 +126,22 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
         square, frame = pad_to_square(grey, fill=255)
     else:
         square, frame = square_region(grey, *region, fill=255)
-    square = resize(square, (resolution, resolution))
-    kind = drawing_kind(square)
-    if fidelity < 1.0:
-        from .fidelity import apply_fidelity
+    framed, square = square, resize(square, (resolution, resolution))
+    # the kind's threshold, the part bank and the face bank are all at 256x256, whatever the model's size
+    at_256 = square if resolution == MEASURED_AT else resize(framed, (MEASURED_AT, MEASURED_AT))
+    kind = drawing_kind(at_256)
+    composed = compose and kind == "lines"
+    if fidelity < 1.0 or composed:
+        if fidelity < 1.0:
+            from .fidelity import apply_fidelity
 
-        square = apply_fidelity(square, fidelity)
-    return PreparedSketch(to_model_range(square)[None], frame, grey, kind)
+            at_256 = apply_fidelity(at_256, fidelity)
+        if composed:
+            from .compose import compose_sketch
+
+            at_256, kind = compose_sketch(at_256, variation=variation), "portrait"
+        square = at_256 if resolution == MEASURED_AT else resize(at_256, (resolution, resolution))
+    return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed)
 
 
 def release_routes(model) -> dict[str, str] | None:
@@ -218,15 +233,20 @@ class SketchToFacePipeline(_ModelRunner):
             ``keep_size`` the face is put back where the drawing was.
         fidelity: 1 follows the strokes exactly; lower values move each face part of a line drawing
             towards the nearest training drawings, 0 being the most plausible drawing near the strokes.
+        compose: turn line drawings into pencil portraits composed from real face parts before
+            generating (``sketch2face.compose``): a face with skin and hair where the line model
+            gives a smooth average face, at the price of following the strokes only part by part.
+            Default: what the release says (``Release.compose_lines``; the default model composes).
 
     >>> pipe = SketchToFacePipeline()                      # doctest: +SKIP
     >>> face = pipe("sketch.png")                          # doctest: +SKIP
     """
 
     def __init__(self, model=None, precision: str | None = None, backend: str = "auto", align: bool = True,
-                 fidelity: float = 1.0):
+                 fidelity: float = 1.0, compose: bool | None = None):
         routes = release_routes(model)
         self.portrait_runner: _ModelRunner | None = None
+        composes_by_default = False
         if routes is None:
             super().__init__(model, precision, backend)
         else:  # a routed release: line drawings to one model, shaded portraits to another
@@ -234,6 +254,7 @@ class SketchToFacePipeline(_ModelRunner):
             self.portrait_runner = _ModelRunner(routes["portrait"], precision, backend)
             self.routes = routes
             release = Release.open(model)
+            composes_by_default = release.compose_lines
             self.model_dir = release.directory
             self.model_name = str(model) if model is not None else DEFAULT_MODEL
             self.metadata = release.metadata
@@ -245,17 +266,20 @@ class SketchToFacePipeline(_ModelRunner):
         if not 0.0 <= fidelity <= 1.0:
             raise ValueError(f"fidelity must be between 0 and 1, got {fidelity}")
         self.align, self.fidelity = align, fidelity
+        self.compose = composes_by_default if compose is None else compose
 
-    def preprocess(self, image: ImageInput, fidelity: float | None = None, align: bool | None = None
-                   ) -> PreparedSketch:
+    def preprocess(self, image: ImageInput, fidelity: float | None = None, align: bool | None = None,
+                   compose: bool | None = None, variation: int = 0) -> PreparedSketch:
         """Read, convert to greyscale (transparency -> white paper), frame, resize and apply the
-        fidelity control (``preprocess_sketch``); ``fidelity`` and ``align`` default to the pipeline's.
+        fidelity control and composition (``preprocess_sketch``); ``fidelity``, ``align`` and ``compose``
+        default to the pipeline's.
 
         Raises:
             InputImageError: unreadable input or a blank sketch.
         """
         return preprocess_sketch(image, self.resolution, self.align if align is None else align,
-                                 self.fidelity if fidelity is None else fidelity)
+                                 self.fidelity if fidelity is None else fidelity,
+                                 self.compose if compose is None else compose, variation)
 
     def postprocess(self, output: np.ndarray, frame: Frame, keep_size: bool = False) -> Image.Image:
         """(3, S, S) in [-1, 1] -> RGB image at the model's resolution or cropped back to the input's frame."""
@@ -280,7 +304,8 @@ class SketchToFacePipeline(_ModelRunner):
         return faces[0] if single else faces
 
     def run(self, images: Iterable[ImageInput], keep_size: bool = False, batch_size: int = 8,
-            fidelity: float | None = None, align: bool | None = None) -> Iterator[SketchResult]:
+            fidelity: float | None = None, align: bool | None = None, compose: bool | None = None,
+            variation: int = 0) -> Iterator[SketchResult]:
         """Yield one ``SketchResult`` per input, in order, ``batch_size`` inputs per generator call: the
         one inference loop of the CLI, evaluation, the web app and the benchmarks. An input that cannot
         be read, or is blank, yields its error and the others go on."""
@@ -297,7 +322,7 @@ class SketchToFacePipeline(_ModelRunner):
 
         for image in images:
             try:
-                pending.append(SketchResult(image, prepared=self.preprocess(image, fidelity, align)))
+                pending.append(SketchResult(image, prepared=self.preprocess(image, fidelity, align, compose, variation)))
             except InputImageError as error:
                 pending.append(SketchResult(image, error=error))
             if len(pending) == batch_size:

@@ -46,7 +46,12 @@ GENERATE_BODY = {
                              "description": "1: follow the strokes exactly (default); 0: the most plausible "
                                             "drawing near them"},
                 "align": {"type": "boolean", "description": "bring a small or off-centre drawing to the "
-                                                            "model's framing (default true)"}}}},
+                                                            "model's framing (default true)"},
+                "compose": {"type": "boolean", "description": "line drawings: compose a pencil portrait from "
+                                                              "real face parts, then render it (default: what "
+                                                              "the model says; the default model composes)"},
+                "variation": {"type": "integer", "minimum": 0, "maximum": 1000,
+                              "description": "with compose: 0 the nearest face parts, N the N-th next nearest"}}}},
             "image/png": {"schema": {"type": "string", "format": "binary"}},
             "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
         },
@@ -117,7 +122,9 @@ def health(request: Request) -> dict:
 @router.get("/api/models")
 def models(request: Request) -> dict:
     store = request.app.state.models
-    return {"default": store.default, "models": store.names()}
+    names = store.names()
+    return {"default": store.default, "models": names,
+            "composing": [name for name in names if Release.open(name).compose_lines]}
 
 
 # ---------------------------------------------------------------- generation
@@ -204,6 +211,14 @@ async def generate(request: Request) -> Response:
         raise HTTPException(422, "fidelity must be a number between 0 and 1") from None
     if not 0.0 <= fidelity <= 1.0:  # also refuses nan
         raise HTTPException(422, "fidelity must be a number between 0 and 1")
+    compose = None if "compose" not in options else \
+        options["compose"].lower() in ("1", "true", "yes", "on")
+    try:
+        variation = int(options.get("variation", "0"))
+    except ValueError:
+        raise HTTPException(422, "variation must be a whole number from 0 to 1000") from None
+    if not 0 <= variation <= 1000:
+        raise HTTPException(422, "variation must be a whole number from 0 to 1000")
     store = request.app.state.models
     model_name = options.get("model") or None
     if model_name is not None and model_name not in store.names():
@@ -213,16 +228,17 @@ async def generate(request: Request) -> Response:
     except (ModelNotFoundError, BackendUnavailableError) as error:
         raise HTTPException(422, str(error)) from None
 
-    def run() -> tuple[Image.Image, Image.Image]:
+    def run() -> tuple[Image.Image, Image.Image, bool]:
         sketch_image = load_image(data, max_pixels=request.app.state.settings.max_pixels)
         with store.inference_lock:
-            result = next(pipe.run([sketch_image], fidelity=fidelity, align=align))
+            result = next(pipe.run([sketch_image], fidelity=fidelity, align=align, compose=compose,
+                                   variation=variation))
         if result.error is not None:
             raise result.error
-        return Image.fromarray(result.prepared.greyscale), result.face
+        return Image.fromarray(result.prepared.greyscale), result.face, result.prepared.composed
 
     try:
-        sketch, face = await run_in_threadpool(run)
+        sketch, face, composed = await run_in_threadpool(run)
     except InputImageError as error:
         message = str(error).replace("<", "").replace(">", "")
         raise HTTPException(422, message) from None
@@ -233,7 +249,9 @@ async def generate(request: Request) -> Response:
     if session is not None and request.headers.get("x-csrf-token") == session.csrf_token:
         await run_in_threadpool(_save_history, request, session.user_id, pipe.model_name, sketch, encoded, fmt)
     return Response(encoded, media_type=f"image/{fmt}",
-                    headers={"X-Model": pipe.model_name, "Content-Disposition": f'inline; filename="face.{fmt}"'})
+                    headers={"X-Model": pipe.model_name, "X-Composed": "true" if composed else "false",
+                             "X-Variation": str(variation) if composed else "0",
+                             "Content-Disposition": f'inline; filename="face.{fmt}"'})
 
 
 def _save_history(request: Request, user_id: int, model_name: str, sketch: Image.Image, face: bytes, fmt: str) -> None:

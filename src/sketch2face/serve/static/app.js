@@ -12,6 +12,7 @@ const state = {
   tool: "pen", drawing: false, last: null, undo: [], redo: [], inked: false,
   csrf: null, user: null, previewTimer: null, requestId: 0, faceUrl: null,
   live: null,  // a LivePreview (live.js) when the page can run the small model itself
+  variation: 0,  // with "Real face parts": 0 the nearest parts, N the N-th next nearest ("Another face")
 };
 const HISTORY_LIMIT = 50;
 
@@ -104,7 +105,7 @@ sketch.addEventListener("pointerdown", (event) => {
 sketch.addEventListener("pointermove", (event) => {
   if (!state.drawing) return;
   for (const e of event.getCoalescedEvents ? event.getCoalescedEvents() : [event]) strokeTo(canvasPoint(e));
-  if (state.live && $("live").checked) previewInPage();  // the face follows the pen
+  if (state.live && $("live").checked && !$("compose").checked) previewInPage();  // the face follows the pen
 });
 function endStroke() {
   if (!state.drawing) return;
@@ -178,7 +179,8 @@ $("upload").onchange = async (event) => {
 
 function schedulePreview() {
   if (!$("live").checked) return;
-  if (state.live) { previewInPage(); return; }
+  // composing needs the server's bank of face parts, so those previews go through the server
+  if (state.live && !$("compose").checked) { previewInPage(); return; }
   clearTimeout(state.previewTimer);  // no in-page model: preview through the server, once drawing pauses
   state.previewTimer = setTimeout(generate, 350);
 }
@@ -211,13 +213,15 @@ async function requestFace(format) {
   form.append("model", $("model").value);
   form.append("watermark", $("watermark").checked ? "true" : "false");
   form.append("fidelity", (Number($("fidelity").value) / 100).toFixed(2));
+  form.append("compose", $("compose").checked ? "true" : "false");
+  form.append("variation", String(state.variation));
   const headers = state.csrf ? { "X-CSRF-Token": state.csrf } : {};
   const response = await fetch("/api/generate", { method: "POST", body: form, headers, credentials: "same-origin" });
   if (!response.ok) {
     const problem = await response.json().catch(() => ({ error: response.statusText }));
     throw new Error(problem.error || response.statusText);
   }
-  return response.blob();
+  return { blob: await response.blob(), composed: response.headers.get("X-Composed") === "true" };
 }
 
 async function generate() {
@@ -226,7 +230,7 @@ async function generate() {
   setStatus("Generating…");
   const started = performance.now();
   try {
-    const blob = await requestFace("png");
+    const { blob, composed } = await requestFace("png");
     if (id !== state.requestId) return;  // a newer stroke already asked again
     if (state.faceUrl) URL.revokeObjectURL(state.faceUrl);
     state.faceUrl = URL.createObjectURL(blob);
@@ -234,7 +238,8 @@ async function generate() {
     $("download-png").href = state.faceUrl;
     $("download-png").classList.remove("disabled");
     $("download-jpeg").classList.remove("disabled");
-    setStatus(`Done in ${Math.round(performance.now() - started)} ms (${$("model").value}). AI-generated likeness.`);
+    const how = composed ? `; composed from real face parts, variation ${state.variation}` : "";
+    setStatus(`Done in ${Math.round(performance.now() - started)} ms (${$("model").value}${how}). AI-generated likeness.`);
     if (state.user) loadHistory();
   } catch (error) {
     if (id === state.requestId) setStatus(error.message, true);
@@ -244,7 +249,7 @@ async function generate() {
 $("download-jpeg").onclick = async (event) => {
   event.preventDefault();
   try {
-    const url = URL.createObjectURL(await requestFace("jpeg"));
+    const url = URL.createObjectURL((await requestFace("jpeg")).blob);
     const link = document.createElement("a");
     link.href = url; link.download = "face.jpg";
     document.body.appendChild(link); link.click(); link.remove();
@@ -264,7 +269,14 @@ async function loadModels() {
     option.selected = name === info.default;
     select.appendChild(option);
   }
-  select.onchange = () => schedulePreview();
+  const composing = new Set(info.composing || []);
+  const followModel = () => {  // each model's own default for "Real face parts"
+    $("compose").checked = composing.has(select.value);
+    $("another").hidden = !$("compose").checked;
+    state.variation = 0;
+  };
+  followModel();
+  select.onchange = () => { followModel(); schedulePreview(); };
 }
 
 // ------------------------------------------------------------------ accounts and history
@@ -361,3 +373,13 @@ $("fidelity").addEventListener("input", () => {
   $("fidelity-value").textContent = (Number($("fidelity").value) / 100).toFixed(2);
 });
 $("fidelity").addEventListener("change", () => { if (state.inked) schedulePreview(); });
+
+$("compose").addEventListener("change", () => {
+  $("another").hidden = !$("compose").checked;
+  state.variation = 0;
+  if (state.inked) schedulePreview();
+});
+$("another").onclick = () => {
+  state.variation += 1;
+  generate();
+};

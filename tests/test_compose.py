@@ -1,0 +1,108 @@
+"""Composition of a pencil portrait from bank faces (sketch2face.compose), on a made-up bank."""
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from sketch2face.compose import ExemplarBank, compose_sketch, default_bank
+from sketch2face.data.freehand import MEAN_LANDMARKS_256, FaceGeometry, draw_freehand
+from sketch2face.fidelity import distance_field, part_features
+from sketch2face.pipeline import drawing_kind, preprocess_sketch
+
+EYE_CENTRE = MEAN_LANDMARKS_256[36:48].mean(0)
+
+
+def _jpeg(grey: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(grey).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def _face_sketch(dark_eyes: bool) -> np.ndarray:
+    """Light grey paper with a face outline; with ``dark_eyes`` two black discs where the eyes are."""
+    sketch = np.full((256, 256), 210, np.uint8)
+    cv2.ellipse(sketch, (128, 140), (70, 90), 0, 0, 360, 90, 2)
+    if dark_eyes:
+        for eye in (MEAN_LANDMARKS_256[36:42].mean(0), MEAN_LANDMARKS_256[42:48].mean(0)):
+            cv2.circle(sketch, tuple(int(v) for v in eye), 6, 0, -1)
+    return sketch
+
+
+def _bank(drawings: list[np.ndarray], sketches: list[np.ndarray]) -> ExemplarBank:
+    features = [part_features(distance_field(d)) for d in drawings]
+    return ExemplarBank({k: np.stack([f[k] for f in features]) for k in features[0]},
+                        np.stack([MEAN_LANDMARKS_256] * len(drawings)), [_jpeg(s) for s in sketches])
+
+
+@pytest.fixture
+def drawings():
+    geometry = FaceGeometry(MEAN_LANDMARKS_256.copy())
+    return [draw_freehand(geometry, 256, "strokes", rng=seed) for seed in range(3)]
+
+
+def test_bank_round_trips_through_its_file(tmp_path, drawings):
+    bank = _bank(drawings, [_face_sketch(False), _face_sketch(True), _face_sketch(False)])
+    bank.save(tmp_path / "bank.npz")
+    loaded = ExemplarBank.load(tmp_path / "bank.npz")
+    assert len(loaded) == 3 and loaded.sketches == bank.sketches
+    assert np.allclose(loaded.landmarks, bank.landmarks, atol=0.1)  # stored as float16
+    for name, feature in bank.features.items():
+        assert np.abs(loaded.features[name] - feature).max() <= 16 / 255  # stored as uint8 of 16 px
+    assert loaded.sketch(1).shape == (256, 256)
+
+
+def test_each_part_comes_from_the_nearest_face_other_than_the_base(drawings):
+    bank = _bank(drawings, [_face_sketch(False)] * 3)
+    query = part_features(distance_field(drawings[1]))
+    chosen = bank.choose(query)
+    assert chosen["base"] == 1
+    assert 1 not in (chosen["eyes"], chosen["nose"], chosen["mouth"])  # never one bank person's face
+    mixed = dict(query, eye_left=bank.features["eye_left"][2], eye_right=bank.features["eye_right"][2])
+    assert bank.choose(mixed)["eyes"] == 2
+    mixed = dict(query, eye_left=bank.features["eye_left"][0], eye_right=bank.features["eye_right"][0])
+    assert bank.choose(mixed)["eyes"] == 0
+    assert bank.choose(query, variation=1)["base"] != 1  # the next nearest
+
+
+def test_a_donors_eyes_replace_the_base_faces_own(drawings):
+    # face 0 is the base (its own drawing is the query); face 1, the only other, gives the parts
+    x, y = EYE_CENTRE.round().astype(int)
+    for base_eyes, donor_eyes in ((False, True), (True, False)):
+        bank = _bank(drawings[:2], [_face_sketch(base_eyes), _face_sketch(donor_eyes)])
+        composed = compose_sketch(drawings[0], bank=bank)
+        assert composed.shape == (256, 256) and composed.dtype == np.uint8
+        darkest = composed[y - 12:y + 12, x - 40:x + 40].min()
+        assert darkest < 60 if donor_eyes else darkest > 150  # the donor's eyes, whatever the base's were
+        assert np.abs(composed[5:40, 5:60].astype(int) - 210).max() <= 3  # far from the parts: the base face
+
+
+def test_a_negative_variation_is_refused(drawings):
+    bank = _bank(drawings, [_face_sketch(False)] * 3)
+    with pytest.raises(ValueError, match="variation"):
+        compose_sketch(drawings[0], variation=-1, bank=bank)
+
+
+def test_the_shipped_bank_holds_aligned_training_faces():
+    bank = default_bank()
+    assert len(bank) >= 1000
+    assert bank.landmarks.shape == (len(bank), 68, 2)
+    inner = bank.landmarks[:, 27:]  # nose, eyes, mouth: where the parts are moved between faces
+    assert (inner > 20).all() and (inner < 236).all()
+    for index in (0, len(bank) // 2, len(bank) - 1):
+        sketch = bank.sketch(index)
+        assert sketch.shape == (256, 256) and 20 < sketch.mean() < 250
+
+
+def test_composing_makes_a_line_drawing_a_portrait_and_leaves_portraits_alone(drawings):
+    composed = preprocess_sketch(drawings[0], 256, compose=True)
+    assert drawing_kind(((composed.values[0] + 1) * 127.5).round().astype(np.uint8)) == "portrait"
+    assert composed.kind == "portrait"
+    assert not np.array_equal(composed.values, preprocess_sketch(drawings[0], 256).values)
+    shaded = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (256, 256), dtype=np.uint8), (0, 0), 3)
+    portrait = preprocess_sketch(shaded, 256)
+    assert portrait.kind == "portrait"
+    assert np.array_equal(preprocess_sketch(shaded, 256, compose=True).values, portrait.values)
