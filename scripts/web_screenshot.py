@@ -1,6 +1,7 @@
 """Screenshots of the web page with a result, for the README and docs/web.md: starts `sketch2face
 serve` with the default model, draws a face with the mouse in headless Chromium (or uploads --upload
-FILE), and saves the page at a laptop's 1366x768 after "Generate" (docs/images/web_app.png), at a
+FILE), and saves the page at a laptop's 1366x768 after "Generate" with the default's "Real face parts"
+(docs/images/web_app.png), at a
 phone's 390x844 with the in-browser live preview of the same drawing (docs/images/web_phone.png), and
 at the laptop size with the live preview's shadow behind the strokes (docs/images/web_shadow.png).
 
@@ -49,6 +50,8 @@ def draw(page, url: str, upload: Path | None, live: bool, keep_page: bool = Fals
         page.goto(url)
     page.wait_for_function("document.getElementById('model').options.length > 0")
     page.set_checked("#live", live)
+    if live:  # the in-page preview runs the line model; composing needs the server's bank of parts
+        page.set_checked("#compose", False)
     if upload:
         page.set_input_files("#upload", str(upload))
         return

@@ -13,6 +13,7 @@ const state = {
   csrf: null, user: null, previewTimer: null, requestId: 0, faceUrl: null,
   live: null,  // a LivePreview (live.js) when the page can run the small model itself
   variation: 0,  // with "Real face parts": 0 the nearest parts, N the N-th next nearest ("Another face")
+  liveNote: null,  // what the page says about the in-browser preview, when it has one
 };
 const HISTORY_LIMIT = 50;
 
@@ -274,6 +275,7 @@ async function loadModels() {
     $("compose").checked = composing.has(select.value);
     $("another").hidden = !$("compose").checked;
     state.variation = 0;
+    showLiveNote();
   };
   followModel();
   select.onchange = () => { followModel(); schedulePreview(); };
@@ -361,8 +363,9 @@ async function init() {
     const { LivePreview } = await import("/static/live.js");
     state.live = window.sketch2faceLive = new LivePreview(live);
     $("shadow-label").hidden = false;
-    $("live-note").textContent = `Live preview runs ${live.model} in this browser: what you draw stays on this page. ` +
+    state.liveNote = `Live preview runs ${live.model} in this browser: what you draw stays on this page. ` +
       "Generate sends the drawing to the server for the full model.";
+    showLiveNote();
   }
   const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
   showUser(me.username, me.csrf_token);
@@ -374,8 +377,18 @@ $("fidelity").addEventListener("input", () => {
 });
 $("fidelity").addEventListener("change", () => { if (state.inked) schedulePreview(); });
 
+function showLiveNote() {
+  const note = $("live-note");
+  if (!state.liveNote) return;  // no in-page preview: the page's own note (previews through the server) holds
+  note.textContent = $("compose").checked
+    ? "With Real face parts, previews go through the server, which holds the bank of face parts; " +
+      "untick it for a live preview in this browser that never sends your drawing."
+    : state.liveNote;
+}
+
 $("compose").addEventListener("change", () => {
   $("another").hidden = !$("compose").checked;
+  showLiveNote();
   state.variation = 0;
   if (state.inked) schedulePreview();
 });
