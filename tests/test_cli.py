@@ -94,3 +94,10 @@ def test_generate_fidelity_and_no_align_options(tiny_model_dir, sketch_files, tm
     assert (out / "c" / f"{sketch_files[0].stem}.png").is_file()
     assert main([*base, "--output", str(out / "d"), "--compose", "--variation", "-1"]) == 2
     assert "--variation must be 0 or more" in capsys.readouterr().err
+
+
+def test_models_lists_the_default_and_what_it_does_with_line_drawings(capsys):
+    assert main(["models"]) == 0
+    listed = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines() if ": " in line}
+    assert "composes line drawings from real face parts" in listed["sketch2face-v3 (default)"]
+    assert "line drawings to sketch2face-freehand" in listed["sketch2face-v2"]

@@ -646,8 +646,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
         release = Release.open(name)
         marker = " (default)" if name == DEFAULT_MODEL else ""
         if release.routes is not None:
-            print(f"  {name}{marker}: routes shaded portraits to {release.routes['portrait']} and line drawings to "
-                  f"{release.routes['lines']}")
+            lines = (f"composes line drawings from real face parts for {release.routes['portrait']} "
+                     f"({release.routes['lines']} with --no-compose)") if release.compose_lines \
+                else f"line drawings to {release.routes['lines']}"
+            print(f"  {name}{marker}: routes shaded portraits to {release.routes['portrait']}; {lines}")
             continue
         direction = "photo -> sketch" if release.direction == "photo_to_sketch" else "sketch -> photo"
         files = ["torch"] * release.has("model.safetensors") + ["onnx"] * release.has(ONNX_FILE) \
