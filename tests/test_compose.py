@@ -87,6 +87,10 @@ def test_a_negative_variation_is_refused(drawings):
 
 
 def test_the_shipped_bank_holds_aligned_training_faces():
+    from sketch2face.fidelity import FRAME
+    from sketch2face.pipeline import MEASURED_AT
+
+    assert MEASURED_AT == FRAME  # the pipeline hands the banks drawings at their own framing
     bank = default_bank()
     assert len(bank) >= 1000
     assert bank.landmarks.shape == (len(bank), 68, 2)

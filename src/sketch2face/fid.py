@@ -64,7 +64,7 @@ def _trace_sqrt_product(a: np.ndarray, b: np.ndarray, sigma1: np.ndarray, sigma2
     2,048 Inception features) it is exactly the sum of the singular values of A @ B.T over
     sqrt((n - 1)(m - 1)), A and B the centred features: the non-zero eigenvalues of sigma1 @ sigma2 are
     those of (A B^T)(A B^T)^T / ((n - 1)(m - 1)). An n x m SVD takes milliseconds where sqrtm of a
-    2048 x 2048 matrix takes about 20 s on two cores; with more images than dimensions, sqrtm."""
+    2048 x 2048 matrix took 17.7 s on two cores (n = 300 and 338); with more images than dimensions, sqrtm."""
     if min(len(a), len(b)) < a.shape[1]:
         centred_a, centred_b = a - a.mean(0), b - b.mean(0)
         singular = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False)

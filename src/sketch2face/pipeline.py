@@ -38,7 +38,8 @@ class PreparedSketch:
 #: CUFS train 0.066-0.480 (median 0.172), all 338 CUFS test 0.073-0.587; freehand training drawings 0-0.053
 #: (p95 0.013); FS2K's artists' drawings spread over both sides (0.016-0.330, medians 0.086-0.157).
 SHADED_SHARE = 0.06
-#: The framing at which SHADED_SHARE was measured, and the fidelity and composing banks were made.
+#: The framing at which SHADED_SHARE was measured, and the fidelity and composing banks were made
+#: (``fidelity.FRAME``; not imported from there, which would load OpenCV with every pipeline import).
 MEASURED_AT = 256
 
 
