@@ -289,3 +289,51 @@ def test_validation_scores_realism_and_identity_and_can_keep_the_lowest_kid(pair
     assert kept == min(evaluations, key=lambda e: e["val_kid"])["step"]
     with pytest.raises(ConfigError, match="validate_realism"):
         load_config("configs/smoke.yaml", ["train.keep=best_kid"])
+
+
+def test_selection_criteria_rank_validations_as_documented():
+    """Each ``train.keep`` criterion prefers what its documentation says: more SSIM, less KID, and for
+    best_kid_rank1 rank-1 minus 7.5 x KID (10 points of rank-1 outweigh 0.01 KID, not 0.02)."""
+    from sketch2face.config import KEEP_CRITERIA
+    from sketch2face.train import selection_score
+
+    sharp = {"val_ssim": 0.60, "val_kid": 0.040, "val_rank1": 0.50}
+    smooth = {"val_ssim": 0.62, "val_kid": 0.050, "val_rank1": 0.40}
+    assert selection_score(smooth, "best_ssim") > selection_score(sharp, "best_ssim")
+    assert selection_score(sharp, "best_kid") > selection_score(smooth, "best_kid")
+    assert selection_score(sharp, "best_kid_rank1") > selection_score(smooth, "best_kid_rank1")
+    recognisable_but_less_real = {"val_kid": 0.049, "val_rank1": 0.60}
+    assert selection_score(recognisable_but_less_real, "best_kid_rank1") > selection_score(sharp, "best_kid_rank1")
+    too_unreal = {"val_kid": 0.061, "val_rank1": 0.60}
+    assert selection_score(too_unreal, "best_kid_rank1") < selection_score(sharp, "best_kid_rank1")
+    assert selection_score({"val_ssim": 0.6}, "best_kid") is None and selection_score(sharp, "last") is None
+    assert set(KEEP_CRITERIA) == {"best_ssim", "best_kid", "best_kid_rank1", "last"}
+
+
+def test_selection_table_counts_steps_over_parts(tmp_path, capsys, monkeypatch):
+    """scripts/selection_table.py numbers a later part's validations after the earlier parts' steps and
+    names the validation each criterion keeps."""
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    parts = []
+    for index, records in enumerate([[(500, 0.60, 0.050, 0.40), (1000, 0.61, 0.045, 0.42)],
+                                     [(500, 0.59, 0.030, 0.45)]]):
+        run = tmp_path / f"part{index}"
+        run.mkdir()
+        (run / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": s, "minutes": s / 20, "val_ssim": ssim, "val_psnr": 14.0, "val_kid": kid,
+                        "val_rank1": rank1, "val_face_found": 1.0}) + "\n" for s, ssim, kid, rank1 in records))
+        parts.append(str(run))
+    script = Path(__file__).resolve().parents[1] / "scripts" / "selection_table.py"
+    spec = importlib.util.spec_from_file_location("selection_table", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["selection_table.py", *parts])
+    module.main()
+    out = capsys.readouterr().out
+    assert "| 2 | 1500 | 75.0 | 0.5900 |" in out
+    assert "- best_ssim: part 1, step 1000" in out and "- best_kid: part 2, step 1500" in out
+    assert "- best_kid_rank1: part 2, step 1500" in out and "- last: part 2, step 1500" in out

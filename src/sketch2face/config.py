@@ -11,6 +11,8 @@ import yaml
 
 DIFF_AUGMENTATIONS = ("color", "translation", "cutout")
 """The discriminator input augmentations ``losses.DiffAugment`` knows (``train.discriminator_augment``)."""
+KEEP_CRITERIA = ("best_ssim", "best_kid", "best_kid_rank1", "last")
+"""What ``train.keep`` may name (``train.selection_score`` scores each)."""
 
 
 class ConfigError(ValueError):
@@ -167,8 +169,10 @@ class TrainConfig:
     eval_every: int = 250
     keep: str = "best_ssim"
     """Which EMA generator becomes the release: "best_ssim" (highest mean validation SSIM), "best_kid"
-    (lowest validation KID; needs ``validate_realism``) or "last" (the end of the annealed run). SSIM
-    rewards the average face (docs/experiments.md); KID rewards faces that look like photos."""
+    (lowest validation KID; needs ``validate_realism``), "best_kid_rank1" (highest identity rank-1 minus
+    7.5 x KID, ``train.selection_score``; needs ``validate_realism``) or "last" (the end of the annealed
+    run). SSIM rewards the average face (docs/experiments.md); KID rewards faces that look like photos,
+    rank-1 faces that look like the person."""
     validate_realism: bool = False
     """Also score every evaluation on realism and identity: KID of the EMA generator's faces against the
     validation photos (FID's Inception features) and dlib identity rank-1 among the validation photos.
@@ -185,10 +189,10 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
         if self.gan_mode not in ("vanilla", "lsgan", "hinge"):
             raise ConfigError(f"train.gan_mode must be vanilla, lsgan or hinge, got {self.gan_mode!r}")
-        if self.keep not in ("best_ssim", "best_kid", "last"):
-            raise ConfigError(f"train.keep must be best_ssim, best_kid or last, got {self.keep!r}")
-        if self.keep == "best_kid" and not self.validate_realism:
-            raise ConfigError("train.keep: best_kid needs train.validate_realism: true")
+        if self.keep not in KEEP_CRITERIA:
+            raise ConfigError(f"train.keep must be one of {', '.join(KEEP_CRITERIA)}, got {self.keep!r}")
+        if self.keep in ("best_kid", "best_kid_rank1") and not self.validate_realism:
+            raise ConfigError(f"train.keep: {self.keep} needs train.validate_realism: true")
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"train.precision must be bf16 or fp32, got {self.precision!r}")
         unknown_augmentations = [a for a in self.discriminator_augment or [] if a not in DIFF_AUGMENTATIONS]
