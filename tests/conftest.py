@@ -92,3 +92,15 @@ def sketch_files(tmp_path: Path) -> list[Path]:
         cv2.imwrite(str(path), sketch)
         paths.append(path)
     return paths
+
+
+@pytest.fixture
+def identity_head_file(tmp_path):
+    """A random identity head in the layout scripts/train_identity_head.py writes (mean, projection)."""
+    import torch
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(0)
+    path = tmp_path / "identity_head.safetensors"
+    save_file({"mean": torch.zeros(3072), "projection": torch.randn(16, 3072, generator=generator)}, str(path))
+    return path

@@ -95,3 +95,36 @@ def test_diff_augment_moves_pixels_blanks_a_square_and_colours_only_the_photo():
     assert fake.grad is not None and fake.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="unknown discriminator augmentations"):
         DiffAugment(["rotate"])
+
+
+def test_identity_loss_is_zero_for_the_same_face_and_pulls_a_different_one(identity_head_file, tmp_path):
+    """IdentityLoss: 0 when the face is the photo; positive for another image, with a gradient that
+    lowers it; a missing head file names the script that makes it."""
+    from sketch2face.losses import IdentityLoss
+
+    loss = IdentityLoss(identity_head_file)
+    generator = torch.Generator().manual_seed(1)
+    photo = torch.rand(2, 3, 64, 64, generator=generator) * 2 - 1
+    assert loss(photo, photo).item() < 1e-5
+    face = (torch.rand(2, 3, 64, 64, generator=generator) * 2 - 1).requires_grad_()
+    before = loss(face, photo)
+    assert before.item() > 1e-3
+    before.backward()
+    with torch.no_grad():
+        moved = face - 0.05 * face.grad / face.grad.abs().max()
+    assert loss(moved, photo).item() < before.item()
+    assert not any(p.requires_grad for p in loss.parameters())
+    with pytest.raises(RuntimeError, match="train_identity_head"):
+        IdentityLoss(tmp_path / "missing.safetensors")
+
+
+def test_identity_features_keep_where_things_are():
+    """identity_features pools the stride-32 map over a 4x4 grid: a face and its upside-down copy differ."""
+    from sketch2face.losses import _efficientnet_lite0, identity_features
+
+    net = _efficientnet_lite0().eval()
+    image = torch.linspace(-1, 1, 128).view(1, 1, 128, 1).expand(1, 3, 128, 128).contiguous()
+    with torch.no_grad():
+        upright, flipped = identity_features(net, image), identity_features(net, image.flip(2))
+    assert upright.shape == (1, 3072)
+    assert (upright - flipped).abs().max() > 1e-2

@@ -337,3 +337,18 @@ def test_selection_table_counts_steps_over_parts(tmp_path, capsys, monkeypatch):
     assert "| 2 | 1500 | 75.0 | 0.5900 |" in out
     assert "- best_ssim: part 1, step 1000" in out and "- best_kid: part 2, step 1500" in out
     assert "- best_kid_rank1: part 2, step 1500" in out and "- last: part 2, step 1500" in out
+
+
+def test_identity_loss_trains_and_is_logged(paired_folder, identity_head_file, tmp_path, monkeypatch):
+    """train.lambda_identity adds the identity term (with the head file found where the loss looks)."""
+    import sketch2face.losses as losses
+    from sketch2face.config import ConfigError
+
+    monkeypatch.setattr(losses, "IDENTITY_HEAD_FILE", identity_head_file)
+    run = train(load_config("configs/smoke.yaml", [f"data.train=[{paired_folder}]", f"output_dir={tmp_path}",
+                                                    "train.max_steps=2", "train.lambda_identity=1.0"]),
+                progress=False)
+    history = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["history"]
+    assert any("loss_identity" in record and record["loss_identity"] > 0 for record in history)
+    with pytest.raises(ConfigError, match="lambda_identity"):
+        load_config("configs/smoke.yaml", ["train.lambda_identity=-1"])

@@ -150,6 +150,9 @@ class TrainConfig:
     lambda_tv: float = 0.0
     lambda_feature_matching: float = 0.0
     """pix2pixHD discriminator feature matching."""
+    lambda_identity: float = 0.0
+    """Weight of ``losses.IdentityLoss`` (1 - cosine of identity embeddings of face and photo; not the
+    evaluation's dlib recogniser)."""
     discriminator_augment: list[str] | None = None
     """DiffAugment (Zhao et al. 2020) of every discriminator input, real and generated alike: any of
     "color", "translation", "cutout". Keeps a discriminator on a few thousand faces from memorising them."""
@@ -202,7 +205,7 @@ class TrainConfig:
         if (self.teacher is None) != (self.lambda_distill == 0):
             raise ConfigError("train.teacher and train.lambda_distill > 0 go together (distillation)")
         for name in ("lambda_gan", "lambda_l1", "lambda_perceptual", "lambda_tv", "lambda_feature_matching",
-                     "lambda_distill"):
+                     "lambda_identity", "lambda_distill"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:

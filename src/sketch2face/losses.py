@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -106,16 +107,7 @@ class PerceptualLoss(nn.Module):
         return super().train(False)
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        net = self.net
-        x = net._swish(net._bn0(net._conv_stem(x)))
-        features = []
-        for index, block in enumerate(net._blocks):
-            x = block(x)
-            if index in self.TAPS:
-                features.append(x)
-            if index >= self.TAPS[-1]:
-                break
-        return features
+        return efficientnet_taps(self.net, x, self.TAPS)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor,
                 weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -129,6 +121,70 @@ class PerceptualLoss(nn.Module):
         if weights is None:
             return per_sample.mean()
         return (per_sample * weights.to(per_sample.dtype)).mean()
+
+
+def efficientnet_taps(net: nn.Module, x: torch.Tensor, taps: tuple[int, ...]) -> list[torch.Tensor]:
+    """The outputs of EfficientNet-Lite blocks ``taps`` (increasing), stopping after the last one."""
+    x = net._swish(net._bn0(net._conv_stem(x)))
+    features = []
+    for index, block in enumerate(net._blocks):
+        x = block(x)
+        if index in taps:
+            features.append(x)
+        if index >= taps[-1]:
+            break
+    return features
+
+
+IDENTITY_HEAD_FILE = Path(__file__).parent / "assets" / "identity_head.safetensors"
+
+
+def identity_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What the identity head reads: the stride-32 features of EfficientNet-Lite0 (block 14, 192
+    channels) averaged over a 4x4 grid, (N, 3072). The grid keeps where things are (eyes above mouth);
+    a global average would keep only which textures occur."""
+    if x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    (stride32,) = efficientnet_taps(net, x, (PerceptualLoss.TAPS[-1],))
+    return F.adaptive_avg_pool2d(stride32.float(), 4).flatten(1)
+
+
+class IdentityLoss(nn.Module):
+    """1 - cosine similarity between identity embeddings of the generated face and the true photo.
+
+    The embedding is a linear head over ``identity_features`` of the perceptual loss's frozen ImageNet
+    EfficientNet-Lite0, trained to tell LFW people apart (``scripts/train_identity_head.py``; shipped
+    as ``assets/identity_head.safetensors``). Neither dlib's recogniser, which measures identity in
+    evaluation, nor FID's Inception is trained against (issue 15).
+    """
+
+    def __init__(self, head_file: str | Path | None = None):
+        super().__init__()
+        head_file = Path(head_file or IDENTITY_HEAD_FILE)
+        if not head_file.is_file():
+            raise RuntimeError(f"train.lambda_identity needs the identity head {head_file}; "
+                               "make it with scripts/train_identity_head.py")
+        from safetensors.torch import load_file
+
+        head = load_file(str(head_file))
+        self.register_buffer("mean", head["mean"].float())
+        self.register_buffer("projection", head["projection"].float())
+        self.net = _efficientnet_lite0()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.net.eval()
+
+    def train(self, mode: bool = True):  # the feature network always stays in eval mode
+        return super().train(False)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Unit-length identity embeddings (N, D) of images in the model range [-1, 1]."""
+        return F.normalize((identity_features(self.net, x) - self.mean) @ self.projection.T, dim=1)
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target_embedding = self.embed(target)
+        return (1.0 - (self.embed(prediction) * target_embedding).sum(1)).mean()
 
 
 @lru_cache(maxsize=1)

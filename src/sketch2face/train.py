@@ -25,7 +25,7 @@ from .data.augment import PairedAugment, SketchStyleAugment
 from .data.datasets import PairedArrays, load_paired_folder, split_train_val
 from .data.transforms import from_model_range, style_planes
 from .io import atomic_torch_save, save_pretrained
-from .losses import DiffAugment, GANLoss, PerceptualLoss, feature_matching, l1_loss, total_variation
+from .losses import DiffAugment, GANLoss, IdentityLoss, PerceptualLoss, feature_matching, l1_loss, total_variation
 from .metrics import psnr, ssim
 from .models import create_model
 
@@ -434,6 +434,7 @@ class StepParts:
     """A frozen trained generator whose outputs the generator also learns to match (distillation)."""
     discriminator_sees_sketch: bool = True
     augment: DiffAugment | None = None
+    identity: nn.Module | None = None
 
     def judged(self, sketch: torch.Tensor, photo: torch.Tensor, augmentation: dict | None) -> torch.Tensor:
         """What the discriminator looks at: the (sketch, photo) pair or the photo alone, augmented."""
@@ -506,6 +507,10 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
         with autocast:
             terms["loss_perceptual"] = parts.perceptual(fake, photo, sample_weights.perceptual)
         loss_g = loss_g + tc.lambda_perceptual * terms["loss_perceptual"]
+    if parts.identity is not None:
+        with autocast:
+            terms["loss_identity"] = parts.identity(fake, photo)
+        loss_g = loss_g + tc.lambda_identity * terms["loss_identity"]
     if tc.lambda_tv > 0:
         terms["loss_tv"] = total_variation(fake)
         loss_g = loss_g + tc.lambda_tv * terms["loss_tv"]
@@ -686,6 +691,7 @@ def _step_parts(config: RunConfig, state: TrainState, dist: "_Distributed") -> S
     tc = config.train
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
     perceptual = PerceptualLoss().to(memory_format=memory_format) if tc.lambda_perceptual > 0 else None
+    identity = IdentityLoss().to(memory_format=memory_format) if tc.lambda_identity > 0 else None
     # The generator runs through DistributedDataParallel (one forward, one backward per step). The
     # discriminator is used several times per step (real, fake, fake again for G), which DDP's
     # reducer does not allow, so its gradients are averaged by hand after its backward.
@@ -699,7 +705,7 @@ def _step_parts(config: RunConfig, state: TrainState, dist: "_Distributed") -> S
     augment = DiffAugment(tc.discriminator_augment, state.generator.config.out_channels) \
         if tc.discriminator_augment else None
     return StepParts(dist.wrap(state.generator), state.discriminator, state.opt_g, state.opt_d, GANLoss(tc.gan_mode),
-                     perceptual, teacher, config.model.discriminator_sees_sketch, augment)
+                     perceptual, teacher, config.model.discriminator_sees_sketch, augment, identity)
 
 
 class _Batches:
