@@ -6,8 +6,8 @@
     python scripts/train_identity_head.py cache/lfw-ids
 
 A linear map from ``losses.identity_features`` (the frozen ImageNet EfficientNet-Lite0's stride-32
-features on a 4x4 grid) to a 128-d unit embedding, trained with a CosFace margin (Wang et al. 2018) to
-tell the people apart; 15 % of the people are held out and never trained on. Prints identity rank-1
+features on a 4x4 grid) to a 128-d embedding that tells the people apart: whitened PCA, then linear
+discriminant analysis (Fisherfaces); 15 % of the people are held out and never fitted on. Prints identity rank-1
 among held-out people (one gallery photo each, every other photo a probe) for the raw features and for
 the head, and writes src/sketch2face/assets/identity_head.safetensors (fp16) with those figures in its
 metadata. Not dlib's recogniser (evaluation measures identity with it) and not FID's Inception.
@@ -59,11 +59,11 @@ def held_out(person: str) -> bool:
 @torch.no_grad()
 def extract(paths: list[Path], batch: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """identity_features of every photo and of its mirror image."""
-    net = _efficientnet_lite0().eval()
+    net = _efficientnet_lite0().eval().to(memory_format=torch.channels_last)  # 1.6x faster on a CPU
     plain, mirrored = [], []
     for start in range(0, len(paths), batch):
         pixels = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths[start:start + batch]])
-        x = torch.from_numpy(to_model_range(pixels)).permute(0, 3, 1, 2).contiguous()
+        x = torch.from_numpy(to_model_range(pixels)).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
         plain.append(identity_features(net, x))
         mirrored.append(identity_features(net, x.flip(3)))
         print(f"\r{min(start + batch, len(paths))}/{len(paths)} photos", end="", flush=True)
@@ -83,22 +83,26 @@ def rank1(embeddings: torch.Tensor, people: list[str]) -> float:
     return float(np.mean([people[gallery[g]] == people[p] for p, g in zip(probes, nearest.tolist())]))
 
 
-def train_head(features: torch.Tensor, labels: torch.Tensor, dim: int, epochs: int, seed: int) -> torch.Tensor:
-    """CosFace: scale 30, margin 0.35, on unit embeddings and unit class centres; Adam, weight decay."""
-    generator = torch.Generator().manual_seed(seed)
-    projection = (torch.randn(dim, features.shape[1], generator=generator) / features.shape[1] ** 0.5).requires_grad_()
-    centres = torch.randn(int(labels.max()) + 1, dim, generator=generator).requires_grad_()
-    optimizer = torch.optim.AdamW([projection, centres], lr=1e-3, weight_decay=5e-4)
-    margin = F.one_hot(labels, centres.shape[0]).float() * 0.35
-    for epoch in range(epochs):
-        cosines = F.normalize(features @ projection.T, dim=1) @ F.normalize(centres, dim=1).T
-        loss = F.cross_entropy(30.0 * (cosines - margin), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if epoch % 100 == 0 or epoch == epochs - 1:
-            print(f"epoch {epoch}: loss {loss.item():.3f}")
-    return projection.detach()
+def fit_head(features: torch.Tensor, labels: torch.Tensor, dim: int, pca_dim: int) -> torch.Tensor:
+    """Fisherfaces (Belhumeur et al. 1997): whitened PCA to ``pca_dim``, then linear discriminant analysis
+    to ``dim``; (dim, F). Closed form: with about four photos per person a trained head (CosFace, tried
+    first) learns the training people by heart and does worse on new people than the raw features."""
+    features = features.double()
+    _, singular, basis = torch.linalg.svd(features, full_matrices=False)
+    whiten = basis[:pca_dim] / (singular[:pca_dim, None] / features.shape[0] ** 0.5)
+    reduced = features @ whiten.T
+    classes = int(labels.max()) + 1
+    counts = torch.bincount(labels, minlength=classes).double()
+    centres = torch.zeros(classes, pca_dim, dtype=torch.float64).index_add_(0, labels, reduced) / counts[:, None]
+    within = reduced - centres[labels]
+    scatter_within = within.T @ within / len(labels) + 1e-3 * torch.eye(pca_dim, dtype=torch.float64)
+    scatter_between = (centres * counts[:, None].sqrt()).T @ (centres * counts[:, None].sqrt()) / len(labels)
+    # generalised eigenproblem S_b v = l S_w v through the Cholesky factor of S_w
+    factor = torch.linalg.cholesky(scatter_within)
+    inverse = torch.linalg.inv(factor)
+    values, vectors = torch.linalg.eigh(inverse @ scatter_between @ inverse.T)
+    directions = (inverse.T @ vectors[:, values.argsort(descending=True)[:dim]]).T
+    return (directions @ whiten).float()
 
 
 def main() -> None:
@@ -108,24 +112,28 @@ def main() -> None:
     parser.add_argument("--people", default="A-S", help="with --link-lfw: first letters of the people")
     parser.add_argument("--per-person", type=int, default=6, help="with --link-lfw: at most this many photos each")
     parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=600)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pca-dim", type=int, default=512)
+    parser.add_argument("--features", type=Path, help="keep the extracted features in this .pt file and reuse them")
     parser.add_argument("--output", type=Path, default=IDENTITY_HEAD_FILE)
     args = parser.parse_args()
     if args.link_lfw:
         link_lfw(args.link_lfw, args.people, args.per_person, args.folder)
         return
-    torch.manual_seed(args.seed)
     paths = sorted((args.folder / "photos").glob("*.png"))
     people = [person_of(p) for p in paths]
-    plain, mirrored = extract(paths)
+    if args.features is not None and args.features.is_file():
+        plain, mirrored = torch.load(args.features, weights_only=True)
+    else:
+        plain, mirrored = extract(paths)
+        if args.features is not None:
+            torch.save((plain, mirrored), args.features)
     train_index = [i for i, person in enumerate(people) if not held_out(person)]
     test_index = [i for i, person in enumerate(people) if held_out(person)]
     train_people = sorted({people[i] for i in train_index})
     labels = torch.tensor([train_people.index(people[i]) for i in train_index])
     mean = torch.cat([plain[train_index], mirrored[train_index]]).mean(0)
-    projection = train_head(torch.cat([plain[train_index], mirrored[train_index]]) - mean, labels.repeat(2),
-                            args.dim, args.epochs, args.seed)
+    projection = fit_head(torch.cat([plain[train_index], mirrored[train_index]]) - mean, labels.repeat(2),
+                          args.dim, args.pca_dim)
     test_people = [people[i] for i in test_index]
     figures = {
         "photos": len(paths), "train_people": len(train_people), "held_out_people": len(set(test_people)),

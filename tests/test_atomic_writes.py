@@ -76,3 +76,15 @@ def test_gallery_index_survives_a_failed_save(tmp_path, monkeypatch):
         GalleryIndex(tmp_path, ["b.jpg"], ["b|2"], np.ones((1, 128), np.float32), np.ones(1, bool), []).save(path)
     assert path.read_bytes() == before
     assert _files(tmp_path) == ["index.npz"]
+
+
+def test_atomic_writes_get_the_permissions_of_an_ordinary_write(tmp_path):
+    """A file written atomically is readable like one written with open() under the same umask
+    (mkstemp alone makes every output 0600, private to its writer)."""
+    with open(tmp_path / "plain", "wb") as handle:
+        handle.write(b"x")
+    atomic_write_bytes(tmp_path / "atomic", b"x")
+    atomic_torch_save({"x": 1}, tmp_path / "atomic.pt")
+    expected = (tmp_path / "plain").stat().st_mode & 0o777
+    assert (tmp_path / "atomic").stat().st_mode & 0o777 == expected
+    assert (tmp_path / "atomic.pt").stat().st_mode & 0o777 == expected

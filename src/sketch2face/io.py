@@ -22,11 +22,24 @@ class ModelNotFoundError(FileNotFoundError):
     """A model name or folder that does not exist; the message lists the bundled models."""
 
 
+# The process's umask, read once at import (os.umask can only be read by setting it).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """An open temporary file in ``path``'s folder with the permissions ``open(path, "w")`` would give:
+    mkstemp makes it private (0600), which the rename would carry over to the user's file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_UMASK)
+    return fd, tmp
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -43,8 +56,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     import torch
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary_beside(path)
     os.close(fd)
     try:
         torch.save(obj, tmp)
