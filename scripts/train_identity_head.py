@@ -26,7 +26,7 @@ from PIL import Image
 
 from sketch2face.data.transforms import to_model_range
 from sketch2face.io import atomic_write_bytes
-from sketch2face.losses import IDENTITY_HEAD_FILE, _efficientnet_lite0, identity_features
+from sketch2face.losses import IDENTITY_HEAD_FILE, efficientnet_lite0, identity_features
 
 HELD_OUT_SHARE = 0.15
 
@@ -59,7 +59,7 @@ def held_out(person: str) -> bool:
 @torch.no_grad()
 def extract(paths: list[Path], batch: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """identity_features of every photo and of its mirror image."""
-    net = _efficientnet_lite0().eval().to(memory_format=torch.channels_last)  # 1.6x faster on a CPU
+    net = efficientnet_lite0().eval().to(memory_format=torch.channels_last)  # 1.6x faster on a CPU
     plain, mirrored = [], []
     for start in range(0, len(paths), batch):
         pixels = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths[start:start + batch]])

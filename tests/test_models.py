@@ -120,9 +120,9 @@ def test_identity_loss_is_zero_for_the_same_face_and_pulls_a_different_one(ident
 
 def test_identity_features_keep_where_things_are():
     """identity_features pools the stride-32 map over a 4x4 grid: a face and its upside-down copy differ."""
-    from sketch2face.losses import _efficientnet_lite0, identity_features
+    from sketch2face.losses import efficientnet_lite0, identity_features
 
-    net = _efficientnet_lite0().eval()
+    net = efficientnet_lite0().eval()
     image = torch.linspace(-1, 1, 128).view(1, 1, 128, 1).expand(1, 3, 128, 128).contiguous()
     with torch.no_grad():
         upright, flipped = identity_features(net, image), identity_features(net, image.flip(2))

