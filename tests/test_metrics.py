@@ -35,3 +35,18 @@ def test_shifting_an_image_by_one_pixel_lowers_ssim():
     image = torch.nn.functional.avg_pool2d(image, 3, 1, 1)  # some spatial structure
     shifted = torch.roll(image, 1, dims=3)
     assert ssim(image, shifted).item() < 0.95
+
+
+def test_mse_and_l2_on_the_255_scale_have_known_values_and_do_not_wrap():
+    """Images in [0, 1]: a difference of 10/255 on every pixel of a 3x4x5 image gives MSE 100 and
+    L2 sqrt(60 * 100); 250 vs 10 gives 240^2 (uint8 arithmetic, seed 004's, would give 224^2)."""
+    from sketch2face.metrics import l2_255, mse_255
+
+    target = torch.zeros(2, 3, 4, 5)
+    prediction = target.clone()
+    prediction[0] += 10 / 255
+    prediction[1] += 250 / 255
+    target[1] += 10 / 255
+    assert mse_255(prediction, target).tolist() == pytest.approx([100.0, 240.0 ** 2])
+    assert l2_255(prediction, target).tolist() == pytest.approx([(60 * 100.0) ** 0.5, (60 * 240.0 ** 2) ** 0.5])
+    assert mse_255(target, target).tolist() == [0.0, 0.0]
