@@ -50,3 +50,16 @@ def test_mse_and_l2_on_the_255_scale_have_known_values_and_do_not_wrap():
     assert mse_255(prediction, target).tolist() == pytest.approx([100.0, 240.0 ** 2])
     assert l2_255(prediction, target).tolist() == pytest.approx([(60 * 100.0) ** 0.5, (60 * 240.0 ** 2) ** 0.5])
     assert mse_255(target, target).tolist() == [0.0, 0.0]
+
+
+def test_pearson_r_matches_numpy_per_image():
+    """pearson_r is numpy's correlation coefficient of each image's pixels: 1 for an affine copy,
+    -1 for a negated one, and corrcoef's value for unrelated noise."""
+    from sketch2face.metrics import pearson_r
+
+    generator = torch.Generator().manual_seed(3)
+    a, b = torch.rand(3, 3, 8, 8, generator=generator), torch.rand(3, 3, 8, 8, generator=generator)
+    expected = [np.corrcoef(x.flatten().numpy(), y.flatten().numpy())[0, 1] for x, y in zip(a, b)]
+    assert pearson_r(a, b).tolist() == pytest.approx(expected, abs=1e-9)
+    assert pearson_r(a, 0.5 * a + 0.2).tolist() == pytest.approx([1.0] * 3)
+    assert pearson_r(a, 1 - a).tolist() == pytest.approx([-1.0] * 3)
