@@ -78,7 +78,7 @@ def rank1(embeddings: torch.Tensor, people: list[str]) -> float:
     for index, person in enumerate(people):
         first.setdefault(person, index)
     gallery = sorted(first.values())
-    probes = [i for i in range(len(people)) if i not in first.values()]
+    probes = sorted(set(range(len(people))) - set(gallery))
     nearest = (embeddings[probes] @ embeddings[gallery].T).argmax(1)
     return float(np.mean([people[gallery[g]] == people[p] for p, g in zip(probes, nearest.tolist())]))
 
