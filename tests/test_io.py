@@ -70,3 +70,47 @@ def test_release_is_the_typed_view_of_a_release_folder(tmp_path):
                                                     "routes": {"lines": "sketch2face-v1"}}))
     with pytest.raises(ModelNotFoundError, match="'portrait' and 'lines'"):
         Release.open(broken)
+
+
+def test_a_release_is_fp16_shared_readable_and_assembled_beside_its_target(tmp_path, monkeypatch):
+    import os
+
+    from safetensors.torch import load_file
+
+    renames = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (renames.append(src), real_replace(src, dst)))
+    release = save_pretrained(create_model("unet-tiny"), tmp_path / "m",
+                              discriminator=create_model("patchgan-tiny"))
+    for name in ("model.safetensors", "discriminator.safetensors"):
+        tensors = load_file(str(release / name))
+        assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}, name
+    assert release.stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in release.iterdir()} == {0o644}
+    # assembled in a hidden folder beside the target, so the rename that publishes it stays on one
+    # file system and a listing of the runs never shows a half-written release
+    assert [os.path.dirname(src) for src in renames] == [str(tmp_path)]
+    assert os.path.basename(renames[0]).startswith(".m.")
+
+
+def test_a_release_without_metadata_loads_and_runs(tmp_path):
+    from sketch2face.pipeline import SketchToFacePipeline
+
+    save_pretrained(create_model("unet-tiny").eval(), tmp_path / "m", dtype=torch.float32)
+    model = load_pretrained(tmp_path / "m")
+    assert model.release_metadata == {}
+    assert SketchToFacePipeline(model).resolution == 256
+
+
+def test_config_errors_say_what_is_wrong_with_which_release(tmp_path):
+    from sketch2face.io import bundled_models
+
+    release = save_pretrained(create_model("unet-tiny"), tmp_path / "m")
+    with pytest.raises(ModelNotFoundError, match=", ".join(bundled_models()[:2])):
+        resolve_model_dir(tmp_path / "nothing")
+    (release / "config.json").write_text("{not json")
+    with pytest.raises(ModelNotFoundError, match=r"m/config.json is unreadable: "):
+        load_pretrained(release)
+    (release / "config.json").write_text(json.dumps({"format_version": 99, "arch": "unet"}))
+    with pytest.raises(ModelNotFoundError, match="unsupported format_version 99"):
+        load_pretrained(release)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sketch2face import create_model
 from sketch2face.data import transforms
 from sketch2face.data.transforms import InputImageError, from_model_range, to_model_range
 from sketch2face.outputs import save_generated
@@ -137,7 +138,7 @@ def test_a_routed_release_sends_portraits_and_line_drawings_to_their_models(tmp_
     router = tmp_path / "router"
     router.mkdir()
     (router / "config.json").write_text(json.dumps({"format_version": 1, "arch": "router", "routes": {
-        k: str(v) for k, v in releases.items()}}))
+        k: str(v) for k, v in releases.items()}, "metadata": {"description": "the router's own"}}))
     rng = np.random.default_rng(0)
     shaded = cv2.GaussianBlur(rng.integers(90, 230, (96, 96)).astype(np.uint8), (0, 0), 2)
     lines = np.full((96, 96), 255, np.uint8)
@@ -150,6 +151,133 @@ def test_a_routed_release_sends_portraits_and_line_drawings_to_their_models(tmp_
     assert np.array_equal(np.asarray(faces[0]), np.asarray(direct["portrait"](shaded)))
     assert np.array_equal(np.asarray(faces[1]), np.asarray(direct["lines"](lines)))
     assert not np.array_equal(np.asarray(faces[1]), np.asarray(direct["portrait"](lines)))
-    assert routed.model_name == str(router)
+    assert routed.model_name == str(router) and routed.metadata == {"description": "the router's own"}
     with pytest.raises(ModelNotFoundError, match="no weights of its own"):
         load_pretrained(router)
+
+
+def test_run_names_each_failed_input_and_checks_its_batch_size(pipe):
+    good, blank = draw_pair(3)[0], np.full((40, 40), 255, np.uint8)
+    results = list(pipe.run([good, blank, good], batch_size=2))
+    assert [r.error is None for r in results] == [True, False, True]
+    assert results[1].source is blank and "blank" in str(results[1].error)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        list(pipe.run([good], batch_size=0))
+
+
+def test_run_passes_fidelity_to_the_preparation(pipe):
+    drawing = draw_pair(5, size=256)[0]
+    loose, exact = (next(iter(pipe.run([drawing], fidelity=f))).prepared.values for f in (0.0, 1.0))
+    assert np.abs(loose - exact).max() > 0.1
+
+
+def test_generated_faces_have_the_model_size_unless_asked_to_keep_the_input_size(pipe):
+    prepared = pipe.preprocess(sketch_in_mode("L", size=(45, 61)))
+    assert pipe.generate_prepared([prepared])[0].size == (32, 32)
+    assert pipe.generate_prepared([prepared], keep_size=True)[0].size == (45, 61)
+
+
+def test_a_large_drawing_off_centre_is_moved_to_the_models_framing():
+    """Big enough not to count as small, but its centre a fifth of the canvas off: still moved."""
+    from sketch2face.pipeline import locate_drawing
+
+    canvas = np.full((400, 400), 255, np.uint8)
+    canvas[180:380, 180:380][::7] = 0  # ink spanning 200 px (half the canvas), centred at (280, 280)
+    located = locate_drawing(canvas)
+    assert located is not None
+    left, top, side = located
+    assert abs(side - 200 / 0.8) <= 3 and abs(left + side / 2 - 280) <= 2
+
+
+def test_runs_here_asks_the_backend_of_the_named_release(tiny_model_dir, monkeypatch):
+    from sketch2face import backends
+    from sketch2face.pipeline import runs_here
+
+    assert runs_here(tiny_model_dir)
+    monkeypatch.setattr(backends, "torch_available", lambda: False)
+    assert not runs_here(tiny_model_dir)  # no ONNX file beside its weights
+
+
+def test_a_region_reaching_past_the_image_maps_back_onto_it():
+    """square_region's frame undoes the cut: crop_to_frame puts every covered pixel back in place."""
+    image = np.random.default_rng(0).integers(0, 256, (40, 60), dtype=np.uint8)
+    square, frame = transforms.square_region(image, left=10, top=-5, side=30)
+    assert square.shape == (30, 30) and (square[:5] == 255).all()  # above the image: paper
+    np.testing.assert_array_equal(square[5:], image[:25, 10:40])
+    back = transforms.crop_to_frame(square, frame)
+    assert back.shape == image.shape
+    np.testing.assert_array_equal(back[:25, 10:40], image[:25, 10:40])
+
+
+def test_sketches_are_padded_with_white_paper_and_float_images_clipped():
+    tall = np.zeros((40, 20), np.uint8)  # all ink, taller than wide
+    square = transforms.prepare_sketch(tall, 40)
+    assert (square[:, :8] == 255).all() and (square[:, 12:28] == 0).all()
+    over = transforms.to_grayscale(transforms.load_image(np.full((4, 4), 1.7, np.float32)))
+    assert (over == 255).all()
+
+
+def test_style_planes_are_plus_one_on_the_chosen_style_and_minus_one_elsewhere():
+    planes = transforms.style_planes([2, 0], n_styles=3, size=4)
+    assert planes.dtype == np.float32 and planes.shape == (2, 3, 4, 4)
+    assert (planes[0, 2] == 1).all() and (planes[1, 0] == 1).all()
+    assert (planes[0, :2] == -1).all() and (planes[1, 1:] == -1).all()
+
+
+def test_photos_of_any_mode_become_rgb_with_transparency_over_white():
+    clear = Image.new("RGBA", (3, 2), (10, 20, 30, 0))
+    assert (transforms.to_rgb(clear) == 255).all()
+    solid = transforms.to_rgb(Image.new("RGBA", (3, 2), (10, 20, 30, 255)))
+    assert solid.shape == (2, 3, 3) and (solid == (10, 20, 30)).all()
+    palette = Image.new("P", (3, 2), 0)
+    palette.putpalette([10, 20, 30] * 256)
+    palette.info["transparency"] = 0
+    assert (transforms.to_rgb(palette) == 255).all()
+    grey = np.array([[1000, 2000]], np.uint16)  # stretched to the full range, not clipped at 255
+    for image in (Image.fromarray(grey), Image.fromarray(grey.astype(np.int32), "I"),
+                  Image.fromarray(grey.astype(np.float32) / 65535, "F")):
+        rgb = transforms.to_rgb(image)
+        assert rgb.shape == (1, 2, 3) and (rgb[0, 0] == 0).all() and (rgb[0, 1] == 255).all(), image.mode
+
+
+def test_a_module_runs_as_its_release_does(tiny_model_dir):
+    from sketch2face.io import load_pretrained
+
+    module = load_pretrained(tiny_model_dir)
+    from_module, from_folder = SketchToFacePipeline(module), SketchToFacePipeline(tiny_model_dir, backend="torch")
+    assert from_module.model_dir == tiny_model_dir and from_module.model_name == "unet"
+    assert from_module.resolution == from_folder.resolution == 32
+    sketch = draw_pair(9)[0]
+    np.testing.assert_array_equal(np.asarray(from_module(sketch)), np.asarray(from_folder(sketch)))
+    bare = SketchToFacePipeline(create_model("unet-tiny").eval())  # no release record: the 256 default
+    assert bare.resolution == 256 and bare.backend_name == "torch" and bare.metadata == {}
+    with pytest.raises(ValueError, match="torch backend"):
+        SketchToFacePipeline(module, backend="onnx")
+
+
+def test_a_pixel_limit_given_to_load_image_is_the_one_applied():
+    image = np.zeros((20, 20), np.uint8)
+    assert transforms.load_image(png_bytes_of(image), max_pixels=400).size == (20, 20)
+    with pytest.raises(InputImageError, match="limit"):
+        transforms.load_image(png_bytes_of(image), max_pixels=399)
+
+
+def png_bytes_of(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_resize_averages_when_shrinking_and_is_bicubic_when_enlarging():
+    checkerboard = (np.indices((300, 300)).sum(0) % 2 * 255).astype(np.uint8)
+    small = transforms.resize(checkerboard, (100, 100))  # each pixel the mean of 3x3: 4 or 5 of 9 white
+    assert set(np.unique(small)) <= {113, 142}
+    step = np.zeros((4, 4), np.float32)
+    step[:, 2:] = 1.0
+    large = transforms.resize(step, (16, 16))
+    assert large.min() < -0.01 and large.max() > 1.01  # bicubic overshoots a step; bilinear would not
+
+
+def test_big_endian_sixteen_bit_scans_are_stretched_too():
+    scan = Image.frombytes("I;16B", (2, 1), np.array([1000, 2000], ">u2").tobytes())
+    assert transforms.to_grayscale(scan).tolist() == [[0, 255]]
