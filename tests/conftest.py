@@ -104,3 +104,17 @@ def identity_head_file(tmp_path):
     path = tmp_path / "identity_head.safetensors"
     save_file({"mean": torch.zeros(3072), "projection": torch.randn(16, 3072, generator=generator)}, str(path))
     return path
+
+
+@pytest.fixture
+def renamed_from(monkeypatch) -> list[str]:
+    """The source paths of every os.replace in the test, in order (where a temporary was written)."""
+    sources: list[str] = []
+    real_replace = os.replace
+
+    def recording(src, dst):
+        sources.append(str(src))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", recording)
+    return sources

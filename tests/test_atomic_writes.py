@@ -90,11 +90,8 @@ def test_atomic_writes_get_the_permissions_of_an_ordinary_write(tmp_path):
     assert (tmp_path / "atomic.pt").stat().st_mode & 0o777 == expected
 
 
-def test_the_temporary_file_sits_beside_its_target(tmp_path, monkeypatch):
+def test_the_temporary_file_sits_beside_its_target(tmp_path, renamed_from):
     """Beside it, so the final rename stays on one file system (a rename across them is a copy)."""
-    renames = []
-    real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda src, dst: (renames.append((src, dst)), real_replace(src, dst)))
     atomic_write_bytes(tmp_path / "face.png", b"data")
     atomic_torch_save({"step": 1}, tmp_path / "last.pt")
-    assert [os.path.dirname(src) for src, _ in renames] == [str(tmp_path)] * 2
+    assert [os.path.dirname(src) for src in renamed_from] == [str(tmp_path)] * 2

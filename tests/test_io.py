@@ -72,14 +72,11 @@ def test_release_is_the_typed_view_of_a_release_folder(tmp_path):
         Release.open(broken)
 
 
-def test_a_release_is_fp16_shared_readable_and_assembled_beside_its_target(tmp_path, monkeypatch):
+def test_a_release_is_fp16_shared_readable_and_assembled_beside_its_target(tmp_path, renamed_from):
     import os
 
     from safetensors.torch import load_file
 
-    renames = []
-    real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda src, dst: (renames.append(src), real_replace(src, dst)))
     release = save_pretrained(create_model("unet-tiny"), tmp_path / "m",
                               discriminator=create_model("patchgan-tiny"))
     for name in ("model.safetensors", "discriminator.safetensors"):
@@ -89,8 +86,8 @@ def test_a_release_is_fp16_shared_readable_and_assembled_beside_its_target(tmp_p
     assert {p.stat().st_mode & 0o777 for p in release.iterdir()} == {0o644}
     # assembled in a hidden folder beside the target, so the rename that publishes it stays on one
     # file system and a listing of the runs never shows a half-written release
-    assert [os.path.dirname(src) for src in renames] == [str(tmp_path)]
-    assert os.path.basename(renames[0]).startswith(".m.")
+    assert [os.path.dirname(src) for src in renamed_from] == [str(tmp_path)]
+    assert os.path.basename(renamed_from[0]).startswith(".m.")
 
 
 def test_a_release_without_metadata_loads_and_runs(tmp_path):
