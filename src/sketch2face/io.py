@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "sketch2face-v3"
+DEFAULT_MODEL = "sketch2face-v4"
 
 
 class ModelNotFoundError(FileNotFoundError):
