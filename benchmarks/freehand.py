@@ -8,6 +8,8 @@ Test sets (each built once into cache/freehand-bench/, then reused):
   mouth arc, zig-zag hair), drawn from the landmarks of LFW people T-Z, one photo per person.
   Training recipes only draw LFW people A-S and may not use the procedure (config check).
 - ``strokes``: the same people drawn by the training procedure, to tell a new procedure from new people.
+- ``photographed``: the doodles as a phone photographs them on paper under room light
+  (``data.augment.photographed``: grey, unevenly lit paper, noise, blur, JPEG).
 - ``browser`` (with ``--browser N``): the first N doodles replayed with the mouse on the web page's
   canvas in headless Chromium (Playwright), saved from the canvas: what a visitor's strokes look like.
 
@@ -32,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sketch2face.data.augment import photographed
 from sketch2face.data.freehand import draw_freehand, freehand_strokes, prepared_geometry
 from sketch2face.data.manifest import read_manifest
 from sketch2face.data.transforms import load_image, to_grayscale
@@ -73,7 +76,10 @@ def build_set(source: Path, items: list[dict], procedure: str, out: Path) -> Pat
     (out / "sketches").mkdir()
     for item in items:
         shutil.copy(source / "photos" / f"{item['name']}.png", out / "photos" / f"{item['name']}.png")
-        drawing = draw_freehand(prepared_geometry(source, item), 256, procedure, rng=_seed(item["name"]))
+        drawn_by = "doodle" if procedure == "photographed" else procedure
+        drawing = draw_freehand(prepared_geometry(source, item), 256, drawn_by, rng=_seed(item["name"]))
+        if procedure == "photographed":
+            drawing = photographed(drawing, np.random.default_rng(_seed(item["name"])))
         Image.fromarray(drawing).save(out / "sketches" / f"{item['name']}.png")
     (out / "set.json").write_text(json.dumps(stamp) + "\n")
     return out
@@ -166,7 +172,7 @@ def main() -> None:
     parser.add_argument("--compose", nargs="*", default=[], metavar="MODEL",
                         help="also these models with composition from real face parts (sketch2face.compose)")
     parser.add_argument("--people", type=int, default=400)
-    parser.add_argument("--sets", default="doodle,strokes", help="comma-separated: doodle, strokes")
+    parser.add_argument("--sets", default="doodle,strokes", help="comma-separated: doodle, strokes, photographed")
     parser.add_argument("--browser", type=int, default=0, help="also N doodles drawn with the mouse in Chromium")
     parser.add_argument("--source", type=Path, default=HELDOUT)
     parser.add_argument("--output", type=Path, default=Path("docs/results/freehand"))

@@ -68,6 +68,20 @@ def test_each_part_comes_from_the_nearest_face_other_than_the_base(drawings):
     assert bank.choose(query, variation=1)["base"] != 1  # the next nearest
 
 
+def test_a_crowded_face_is_chosen_as_base_less_often(drawings, monkeypatch):
+    import sketch2face.compose as compose
+
+    # three copies of face 0 make it crowded; a query halfway between face 0 and face 3 is a tie
+    bank = _bank([drawings[0]] * 3 + [drawings[2]], [_face_sketch(False)] * 4)
+    between = {k: (bank.features[k][0] + bank.features[k][3]) / 2 for k in bank.features}
+    monkeypatch.setattr(compose, "HUB_NEIGHBOURS", 2)
+    assert bank.crowding[0] < 1e-6 < bank.crowding[3]
+    assert bank.choose(between)["base"] == 3
+    monkeypatch.setattr(compose, "HUB_WEIGHT", 0.0)
+    nearer_0 = dict(between, rest=bank.features["rest"][0] * 0.6 + bank.features["rest"][3] * 0.4)
+    assert bank.choose(nearer_0)["base"] == 0
+
+
 def test_a_donors_eyes_replace_the_base_faces_own(drawings):
     # face 0 is the base (its own drawing is the query); face 1, the only other, gives the parts
     x, y = EYE_CENTRE.round().astype(int)

@@ -141,6 +141,7 @@ def test_a_routed_release_sends_portraits_and_line_drawings_to_their_models(tmp_
         k: str(v) for k, v in releases.items()}, "metadata": {"description": "the router's own"}}))
     rng = np.random.default_rng(0)
     shaded = cv2.GaussianBlur(rng.integers(90, 230, (96, 96)).astype(np.uint8), (0, 0), 2)
+    shaded[:, :16] = 255  # white paper beside the shading, as a scanned portrait has
     lines = np.full((96, 96), 255, np.uint8)
     cv2.ellipse(lines, (48, 48), (30, 40), 0, 0, 360, 0, 2)
     assert drawing_kind(cv2.resize(shaded, (256, 256))) == "portrait"
@@ -281,3 +282,91 @@ def test_resize_averages_when_shrinking_and_is_bicubic_when_enlarging():
 def test_big_endian_sixteen_bit_scans_are_stretched_too():
     scan = Image.frombytes("I;16B", (2, 1), np.array([1000, 2000], ">u2").tobytes())
     assert transforms.to_grayscale(scan).tolist() == [[0, 255]]
+
+
+def _line_drawing(size: int = 256) -> np.ndarray:
+    import cv2
+
+    drawing = np.full((size, size), 255, np.uint8)
+    def at(*values):
+        return tuple(round(v * size / 256) for v in values)
+
+    thick, thin = max(1, round(3 * size / 256)), max(1, round(2 * size / 256))
+    cv2.ellipse(drawing, at(128, 130), at(62, 84), 0, 0, 360, 20, thick)  # head
+    for x in (100, 156):
+        cv2.ellipse(drawing, at(x, 112), at(12, 5), 0, 0, 360, 20, thin)  # eyes
+    cv2.ellipse(drawing, at(128, 170), at(24, 10), 0, 0, 180, 20, thin)  # mouth
+    return drawing
+
+
+def test_a_photographed_line_drawing_is_put_on_white_paper_and_read_as_lines():
+    from sketch2face.pipeline import drawing_kind
+
+    from sketch2face.data.augment import photographed
+
+    drawing = _line_drawing()
+    photo = photographed(drawing, np.random.default_rng(0))
+    assert drawing_kind(photo) == "portrait"  # grey paper reads as shading: the reason for whitening
+    whitened = transforms.whiten_paper(photo)
+    assert drawing_kind(whitened) == "lines"
+    paper, ink = drawing == 255, drawing < 128
+    import cv2
+
+    far_from_ink = paper & (cv2.dilate(ink.astype(np.uint8), np.ones((7, 7), np.uint8)) == 0)
+    assert np.percentile(whitened[far_from_ink], 5) >= 235 and whitened[far_from_ink].mean() >= 248
+    assert np.median(whitened[ink]) < 100  # the strokes stay ink
+
+
+def test_the_pipeline_reads_a_photographed_line_drawing_as_lines():
+    from sketch2face.data.augment import photographed
+    from sketch2face.pipeline import preprocess_sketch
+
+    photo = photographed(_line_drawing(), np.random.default_rng(2))
+    prepared = preprocess_sketch(photo, 256)
+    assert prepared.kind == "lines"
+    assert np.percentile(from_model_range(prepared.values[0]), 50) >= 245  # on white paper
+
+
+def test_a_photographed_shaded_sketch_keeps_its_shading_in_proportion():
+    sketch = np.full((300, 240), 250, np.float32)
+    sketch[90:260, 50:190] = 150  # a shaded face-sized area on white paper
+    whitened = transforms.whiten_paper((sketch * 0.75).astype(np.uint8))  # under dim, even light
+    assert abs(float(whitened[20:60, 20:220].mean()) - 250) <= 6
+    assert abs(float(whitened[150:200, 90:150].mean()) - 150) <= 8
+
+
+def test_where_shading_covers_most_of_the_paper_its_light_is_not_guessed():
+    # paper only along the top and the left: a surface fitted to it would call the shading light
+    sketch = np.full((256, 256), 250.0)
+    sketch[40:, 30:] = 150
+    photo = (sketch * 0.75 + np.random.default_rng(0).normal(0, 3, sketch.shape)).clip(0, 255).astype(np.uint8)
+    assert transforms.paper_illumination(photo).share < transforms.LINE_DRAWING_PAPER
+    whitened = transforms.whiten_paper(photo)
+    assert abs(float(whitened[150:250, 60:250].mean()) - 150) <= 8
+    assert abs(float(whitened[5:30].mean()) - 250) <= 6
+
+
+def test_drawings_with_white_paper_are_left_exactly_as_they_are():
+    shaded = np.full((250, 200), 245, np.uint8)
+    shaded[60:250, 30:170] = 120  # a portrait whose shading covers most of the paper, white margins
+    for drawing in (_line_drawing(), shaded):
+        assert transforms.whiten_paper(drawing) is drawing
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 40), (15, 15), (16, 16)])
+def test_tiny_images_are_whitened_or_left_alone_without_error(shape):
+    grey = np.full(shape, 180, np.uint8)
+    whitened = transforms.whiten_paper(grey)
+    assert whitened.shape == shape and whitened.dtype == np.uint8
+
+
+def test_paper_of_a_large_photo_is_measured_on_a_small_copy():
+    from sketch2face.data.augment import photographed
+
+    photo = photographed(_line_drawing(1024), np.random.default_rng(1))
+    photo = np.asarray(Image.fromarray(photo).resize((3000, 3000)))
+    illumination, brightest, share = transforms.paper_illumination(photo)
+    assert illumination.shape == photo.shape and illumination.dtype == np.float32
+    assert 150 < brightest < 225 and share >= transforms.LINE_DRAWING_PAPER
+    sides = [illumination[:300].mean(), illumination[-300:].mean(), illumination[:, :300].mean(), illumination[:, -300:].mean()]
+    assert max(sides) - min(sides) > 20  # brighter towards the light

@@ -11,8 +11,9 @@ real features. We do both, on a CPU in a few milliseconds:
    stored as its pencil sketch (``data.sketch.line_sketch`` of its aligned photo), its 68 landmarks,
    and the distance-field features of freehand drawings of it made by the training procedures
    (``fidelity.part_features``): what the face looks like when someone draws it.
-2. The drawing's features pick a *base* face (by the head outline, hair and shoulders)
-   and, for the eyes with their brows, the nose and the mouth, the face whose drawn part is nearest.
+2. The drawing's features pick a *base* face (by the head outline, hair and shoulders; nearest
+   after a hubness correction, so that drawings unlike the training drawings do not all land on a
+   few central faces) and, for the eyes with their brows, the nose and the mouth, the face whose drawn part is nearest.
 3. Each chosen part is moved onto the base face's part by a similarity transform between their
    landmarks and blended in with Poisson image editing (``cv2.seamlessClone``), so the seams carry
    no shading step. A part never comes from the base face itself, so no output is any one bank
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import cv2
@@ -47,6 +48,13 @@ PART_FEATURES = {"eyes": ("eye_left", "eye_right"), "nose": ("nose",), "mouth": 
 #: Pixels (at 256) a part's mask reaches beyond the hull of its landmarks: enough for eyelids,
 #: nostrils and the lip line, not so much that a second face's cheeks come along.
 PART_MARGIN = {"eyes": 7, "nose": 8, "mouth": 7}
+#: Hubness correction of the base choice (CSLS, Conneau et al. 2018, in distance form): a face's
+#: distance to the drawing minus this share of its mean distance to its HUB_NEIGHBOURS nearest bank
+#: faces. Drawings unlike the training procedures' otherwise fall nearest to a few central faces
+#: (376 held-out doodles chose 61 bases, one of them 62 times); chosen on validation drawings
+#: (docs/experiments.md, E15: `python scripts/compose_selection.py`).
+HUB_WEIGHT = 0.5
+HUB_NEIGHBOURS = 10
 #: Stored sketches are JPEG at this quality (a bank of 1,500 faces is about 20 MB of PNG, 8 MB of JPEG).
 JPEG_QUALITY = 85
 
@@ -92,10 +100,22 @@ class ExemplarBank:
         """Mean squared feature distance of every bank face to ``features`` over the parts ``names``."""
         return sum(((self.features[n] - features[n]) ** 2).mean(1) for n in names)
 
+    @cached_property
+    def crowding(self) -> np.ndarray:
+        """Each face's mean "rest" distance to its HUB_NEIGHBOURS nearest other bank faces."""
+        rest = self.features["rest"].astype(np.float64)
+        squares = (rest ** 2).sum(1)
+        pairwise = (squares[:, None] + squares[None] - 2 * rest @ rest.T) / rest.shape[1]
+        np.fill_diagonal(pairwise, np.inf)
+        nearest = min(HUB_NEIGHBOURS, len(self) - 1)
+        return np.partition(pairwise, nearest - 1, axis=1)[:, :nearest].mean(1)
+
     def choose(self, features: dict[str, np.ndarray], variation: int = 0) -> dict[str, int]:
-        """The bank face for the base and for each part; ``variation`` k takes each one's (k+1)-th nearest."""
+        """The bank face for the base and for each part; ``variation`` k takes each one's (k+1)-th
+        nearest (the base's nearest after the hubness correction)."""
         # the base face's own parts are replaced, so only the rest (head, hair, shoulders) chooses it
-        chosen = {"base": int(np.argsort(self.distances(features, ("rest",)))[variation])}
+        scores = self.distances(features, ("rest",)) - HUB_WEIGHT * self.crowding
+        chosen = {"base": int(np.argsort(scores)[variation])}
         for part, names in PART_FEATURES.items():
             distances = self.distances(features, names)
             distances[chosen["base"]] = np.inf  # never the base's own part: no output is one bank face

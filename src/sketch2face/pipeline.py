@@ -12,7 +12,7 @@ from PIL import Image
 from .backends import BackendUnavailableError, OnnxBackend, TorchBackend, choose_backend, onnx_file
 from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
-    prepare_photo, resize, square_region, style_planes, to_grayscale, to_model_range,
+    prepare_photo, resize, square_region, style_planes, to_grayscale, to_model_range, whiten_paper,
 )
 from .io import DEFAULT_MODEL, Release, resolve_model_dir
 
@@ -103,7 +103,8 @@ def locate_drawing(grey: np.ndarray) -> tuple[int, int, int] | None:
 
 def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = True,
                       fidelity: float = 1.0, compose: bool = False, variation: int = 0) -> PreparedSketch:
-    """Read, convert to greyscale (transparency -> white paper), frame, resize, and move each face
+    """Read, convert to greyscale (transparency -> white paper; grey or unevenly lit paper, as in a
+    photo of a drawing, whitened: ``whiten_paper``), frame, resize, and move each face
     part towards plausible training drawings when ``fidelity`` < 1 (``sketch2face.fidelity``; for
     line drawings, not shaded portraits). With ``compose``, a line drawing becomes a pencil portrait
     composed from real face parts that look like its parts (``sketch2face.compose``; ``variation`` k
@@ -119,7 +120,7 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
     """
     if not 0.0 <= fidelity <= 1.0:
         raise ValueError(f"fidelity must be between 0 and 1, got {fidelity}")
-    grey = to_grayscale(load_image(image))
+    grey = whiten_paper(to_grayscale(load_image(image)))
     if int(grey.max()) - int(grey.min()) < BLANK_CONTRAST:
         raise InputImageError("the sketch is blank: draw or upload a face first")
     region = locate_drawing(grey) if align else None

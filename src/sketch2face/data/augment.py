@@ -118,3 +118,18 @@ class SketchStyleAugment:
             for name in rng.choice(names, size=int(rng.integers(1, 3)), replace=False):
                 sketch = erase_region(sketch, regions[str(name)], rng)
         return np.ascontiguousarray(sketch)
+
+
+def photographed(drawing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A drawing on white paper (uint8 greyscale) as a phone photographs it under room light: light
+    falling off from a random side with a vignette (bare paper between about 150 and 215), sensor
+    noise, a slight blur and JPEG compression. What ``transforms.whiten_paper`` undoes."""
+    height, width = drawing.shape
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32) / max(height, width)
+    angle = rng.uniform(0, 2 * np.pi)
+    across = (x - 0.5) * np.cos(angle) + (y - 0.5) * np.sin(angle)  # -0.7..0.7 towards the light
+    light = rng.uniform(0.68, 0.78) + rng.uniform(0.12, 0.25) * across - rng.uniform(0.15, 0.35) * ((x - 0.5) ** 2 + (y - 0.5) ** 2)
+    noisy = drawing.astype(np.float32) * light + rng.normal(0, rng.uniform(2, 4), drawing.shape)
+    blurred = cv2.GaussianBlur(np.clip(noisy, 0, 255).astype(np.uint8), (0, 0), rng.uniform(0.5, 0.9))
+    ok, encoded = cv2.imencode(".jpg", blurred, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 90))])
+    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)

@@ -6,7 +6,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import NamedTuple, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -119,6 +119,79 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
     if mode == "CMYK" or mode == "YCbCr" or mode == "LAB" or mode == "HSV":
         image = image.convert("RGB")
     return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+#: A drawing whose brightest paper (the 95th percentile of its blocks' brightness) reaches this is on
+#: white paper and left alone: every CUFS and FS2K sketch's does (232-255), a drawing photographed
+#: under room light does not (``whiten_paper``).
+WHITE_PAPER = 225
+#: The share of blocks that must be bare paper (or thin lines) for the paper's fitted illumination to
+#: be trusted over shading (``whiten_paper``).
+LINE_DRAWING_PAPER = 0.85
+#: Grey levels a block may fall below the fitted paper and still be bare paper (noise, grain, a thin
+#: line); blocks further below hold ink or shading.
+PAPER_TOLERANCE = 12.0
+#: Blocks per side in which the paper's brightness is sampled, on a copy at most this large.
+PAPER_BLOCKS = 16
+PAPER_SAMPLED = 512
+
+
+def _quadratic_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
+
+
+class Paper(NamedTuple):
+    illumination: np.ndarray
+    """The bare paper's brightness everywhere (float32, the drawing's size)."""
+    brightest: float
+    """The 95th percentile of the blocks' brightness."""
+    share: float
+    """The share of blocks that the fitted illumination explains: bare paper, or thin lines on it."""
+
+
+def paper_illumination(grey: np.ndarray) -> Paper:
+    """The brightness of the bare paper under a drawing.
+
+    Each block's bright end (90th percentile) is the paper's brightness there unless the block is
+    full of ink; a quadratic surface is fitted to them and refitted without the blocks that fall more
+    than PAPER_TOLERANCE below it, so uneven light (a window on one side, a phone's vignette) is
+    followed and strokes and shading are not. Measured on a copy at most PAPER_SAMPLED px on its long side: light varies slowly."""
+    height, width = grey.shape
+    scale = min(1.0, PAPER_SAMPLED / max(height, width))
+    small = grey if scale == 1.0 else np.asarray(Image.fromarray(grey).resize(
+        (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX))
+    block = max(1, min(small.shape) // PAPER_BLOCKS)
+    rows, cols = max(1, small.shape[0] // block), max(1, small.shape[1] // block)
+    tiles = small[:rows * block, :cols * block].reshape(rows, block, cols, block).astype(np.float32)
+    levels = np.percentile(tiles, 90, axis=(1, 3)).ravel()
+    y, x = np.mgrid[0:rows, 0:cols]
+    terms = _quadratic_terms((x.ravel() + 0.5) / cols * 2 - 1, (y.ravel() + 0.5) / rows * 2 - 1)
+    keep = np.ones(len(levels), bool)
+    for _ in range(4):
+        coefficients, *_ = np.linalg.lstsq(terms[keep], levels[keep], rcond=None)
+        keep = levels - terms @ coefficients > -PAPER_TOLERANCE
+        if keep.sum() < terms.shape[1]:  # (almost) no bare paper: fit the bright end alone
+            keep = levels >= np.percentile(levels, 75)
+    surface = np.clip((terms @ coefficients).reshape(rows, cols), 1.0, 255.0).astype(np.float32)
+    full = np.asarray(Image.fromarray(surface, mode="F").resize((width, height), Image.Resampling.BILINEAR))
+    return Paper(full, float(np.percentile(levels, 95)), float(keep.mean()))
+
+
+def whiten_paper(grey: np.ndarray) -> np.ndarray:
+    """A drawing photographed on grey or unevenly lit paper -> the same drawing on white paper.
+    Without it the grey paper reads as shading, and a line drawing is taken for a pencil portrait
+    and traced. A drawing that is mostly bare paper (lines) is divided by the paper's fitted
+    illumination (a flat-field correction: uneven light goes too); one whose shading covers much of
+    the paper, where light and shading cannot be told apart, by its brightest paper (levels: shading
+    kept in proportion). Drawings that have white paper somewhere (scans, the canvas, every artist's
+    sketch in CUFS and FS2K) are returned as they are."""
+    if min(grey.shape) < PAPER_BLOCKS:  # too small to tell light from ink
+        return grey
+    paper = paper_illumination(grey)
+    if paper.brightest >= WHITE_PAPER:
+        return grey
+    white = paper.illumination if paper.share >= LINE_DRAWING_PAPER else paper.brightest
+    return np.clip(grey.astype(np.float32) / white * PAPER_WHITE + 0.5, 0, 255).astype(np.uint8)
 
 
 def to_rgb(image: Image.Image) -> np.ndarray:
