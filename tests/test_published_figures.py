@@ -1,4 +1,4 @@
-"""The figures README and the model cards publish, measured again (``pytest -m slow``, about 21 minutes).
+"""The figures README and the model cards publish, measured again (``pytest -m slow``, about 16 minutes).
 
 Each test reruns the command a published table names, on the real data, and fails when a figure
 moved beyond what rounding in the table allows. Update the table and the figure here together.
