@@ -47,12 +47,13 @@ def main() -> None:
     pipe = SketchToFacePipeline(args.model, backend="torch")
     bank = compose.default_bank()
     framed = [((preprocess_sketch(d).values[0] + 1) * 127.5).round().astype(np.uint8) for d in drawings]
+    features = [part_features(distance_field(f)) for f in framed]
     print(f"{len(drawings)} drawings of {args.source} through {args.model}\n")
     print("| HUB_WEIGHT | FID | KID | distinct bases | most used base |")
     print("|---|---|---|---|---|")
     for hub_weight in args.hub_weights:
         compose.HUB_WEIGHT = hub_weight
-        bases = Counter(bank.choose(part_features(distance_field(f)))["base"] for f in framed)
+        bases = Counter(bank.choose(f)["base"] for f in features)
         faces = [np.asarray(r.face) for r in pipe.run(drawings, keep_size=True)]
         fake = inception_features(faces)
         fid, (kid, _) = fid_from_features(fake, real), kid_from_features(fake, real)

@@ -13,7 +13,8 @@ real features. We do both, on a CPU in a few milliseconds:
    (``fidelity.part_features``): what the face looks like when someone draws it.
 2. The drawing's features pick a *base* face (by the head outline, hair and shoulders; nearest
    after a hubness correction, so that drawings unlike the training drawings do not all land on a
-   few central faces) and, for the eyes with their brows, the nose and the mouth, the face whose drawn part is nearest.
+   few central faces) and, for the eyes with their brows, the nose and the mouth, the face whose
+   drawn part is nearest.
 3. Each chosen part is moved onto the base face's part by a similarity transform between their
    landmarks and blended in with Poisson image editing (``cv2.seamlessClone``), so the seams carry
    no shading step. A part never comes from the base face itself, so no output is any one bank

@@ -128,8 +128,9 @@ def photographed(drawing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width].astype(np.float32) / max(height, width)
     angle = rng.uniform(0, 2 * np.pi)
     across = (x - 0.5) * np.cos(angle) + (y - 0.5) * np.sin(angle)  # -0.7..0.7 towards the light
-    light = rng.uniform(0.68, 0.78) + rng.uniform(0.12, 0.25) * across - rng.uniform(0.15, 0.35) * ((x - 0.5) ** 2 + (y - 0.5) ** 2)
+    vignette = (x - 0.5) ** 2 + (y - 0.5) ** 2
+    light = rng.uniform(0.68, 0.78) + rng.uniform(0.12, 0.25) * across - rng.uniform(0.15, 0.35) * vignette
     noisy = drawing.astype(np.float32) * light + rng.normal(0, rng.uniform(2, 4), drawing.shape)
     blurred = cv2.GaussianBlur(np.clip(noisy, 0, 255).astype(np.uint8), (0, 0), rng.uniform(0.5, 0.9))
-    ok, encoded = cv2.imencode(".jpg", blurred, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 90))])
+    _, encoded = cv2.imencode(".jpg", blurred, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 90))])
     return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)

@@ -149,13 +149,9 @@ class Paper(NamedTuple):
     """The share of blocks that the fitted illumination explains: bare paper, or thin lines on it."""
 
 
-def paper_illumination(grey: np.ndarray) -> Paper:
-    """The brightness of the bare paper under a drawing.
-
-    Each block's bright end (90th percentile) is the paper's brightness there unless the block is
-    full of ink; a quadratic surface is fitted to them and refitted without the blocks that fall more
-    than PAPER_TOLERANCE below it, so uneven light (a window on one side, a phone's vignette) is
-    followed and strokes and shading are not. Measured on a copy at most PAPER_SAMPLED px on its long side: light varies slowly."""
+def _paper_levels(grey: np.ndarray) -> np.ndarray:
+    """Each block's bright end (90th percentile), (rows, cols), on a copy at most PAPER_SAMPLED px on
+    its long side: light varies slowly."""
     height, width = grey.shape
     scale = min(1.0, PAPER_SAMPLED / max(height, width))
     small = grey if scale == 1.0 else np.asarray(Image.fromarray(grey).resize(
@@ -163,7 +159,19 @@ def paper_illumination(grey: np.ndarray) -> Paper:
     block = max(1, min(small.shape) // PAPER_BLOCKS)
     rows, cols = max(1, small.shape[0] // block), max(1, small.shape[1] // block)
     tiles = small[:rows * block, :cols * block].reshape(rows, block, cols, block).astype(np.float32)
-    levels = np.percentile(tiles, 90, axis=(1, 3)).ravel()
+    return np.percentile(tiles, 90, axis=(1, 3))
+
+
+def paper_illumination(grey: np.ndarray, levels: np.ndarray | None = None) -> Paper:
+    """The brightness of the bare paper under a drawing (``levels``: its ``_paper_levels``, when known).
+
+    Each block's bright end is the paper's brightness there unless the block is full of ink; a
+    quadratic surface is fitted to them and refitted without the blocks that fall more than
+    PAPER_TOLERANCE below it, so uneven light (a window on one side, a phone's vignette) is followed
+    and strokes and shading are not."""
+    grid = _paper_levels(grey) if levels is None else levels
+    rows, cols = grid.shape
+    levels = grid.ravel()
     y, x = np.mgrid[0:rows, 0:cols]
     terms = _quadratic_terms((x.ravel() + 0.5) / cols * 2 - 1, (y.ravel() + 0.5) / rows * 2 - 1)
     keep = np.ones(len(levels), bool)
@@ -173,6 +181,7 @@ def paper_illumination(grey: np.ndarray) -> Paper:
         if keep.sum() < terms.shape[1]:  # (almost) no bare paper: fit the bright end alone
             keep = levels >= np.percentile(levels, 75)
     surface = np.clip((terms @ coefficients).reshape(rows, cols), 1.0, 255.0).astype(np.float32)
+    height, width = grey.shape
     full = np.asarray(Image.fromarray(surface, mode="F").resize((width, height), Image.Resampling.BILINEAR))
     return Paper(full, float(np.percentile(levels, 95)), float(keep.mean()))
 
@@ -184,12 +193,13 @@ def whiten_paper(grey: np.ndarray) -> np.ndarray:
     illumination (a flat-field correction: uneven light goes too); one whose shading covers much of
     the paper, where light and shading cannot be told apart, by its brightest paper (levels: shading
     kept in proportion). Drawings that have white paper somewhere (scans, the canvas, every artist's
-    sketch in CUFS and FS2K) are returned as they are."""
+    sketch in CUFS and FS2K) are returned as they are, before any fitting: every input passes here."""
     if min(grey.shape) < PAPER_BLOCKS:  # too small to tell light from ink
         return grey
-    paper = paper_illumination(grey)
-    if paper.brightest >= WHITE_PAPER:
+    levels = _paper_levels(grey)
+    if np.percentile(levels, 95) >= WHITE_PAPER:
         return grey
+    paper = paper_illumination(grey, levels)
     white = paper.illumination if paper.share >= LINE_DRAWING_PAPER else paper.brightest
     return np.clip(grey.astype(np.float32) / white * PAPER_WHITE + 0.5, 0, 255).astype(np.uint8)
 
