@@ -1,64 +1,106 @@
-"""Choose the composer's hubness correction (``sketch2face.compose.HUB_WEIGHT``) on
-validation drawings: people in neither the bank nor the freehand benchmark (UTKFace), drawn by the
-training procedures, scored by the default model's FID and KID against their photos.
+"""Choose how the composer works on validation drawings: people in neither the bank nor the freehand
+benchmark, drawn by the training procedures, scored against their photos.
 
+    # E15: the hubness correction (sketch2face.compose.HUB_WEIGHT) on UTKFace drawings
     sketch2face prepare-data --photos ../shared/data/utkface --limit 400 --spread \\
         --styles strokes --out cache/freehand-val-utk
     python scripts/compose_selection.py --hub-weights 0 0.5 1
 
-(0 is composing as it was before the correction.) Prints a Markdown table: FID, KID, and how many
-distinct base faces the drawings chose.
+    # E17: composing portraits (v4) or photos (v5), the base the nearest or one of the 10 nearest,
+    # on LFW A-S photos the bank's gates rejected
+    python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects \\
+        --models sketch2face-v4 sketch2face-v5 --hub-weights 0.5 --base-candidates 1 10 --recognise-base
+
+(HUB_WEIGHT 0 is composing as it was before the correction; BASE_CANDIDATES 1 takes the nearest
+base, as before E17.) Prints a Markdown table per model, weight and number of base candidates: FID and KID on the whole frame and on the face (rows 48-240, columns 32-224 of the aligned
+frame, where alignment padding rarely reaches), how many distinct base faces the drawings chose,
+and with --recognise-base the share of faces dlib takes for their base bank person (distance < 0.6):
+the hair, outline and background of a composite are the base face's.
 """
 import argparse
 import hashlib
+import itertools
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 import sketch2face.compose as compose
+from build_exemplar_bank import usable
 from sketch2face.data.freehand import TRAINING_PROCEDURES, draw_freehand, prepared_geometry, prepared_items
+from sketch2face.data.sketch import line_sketch
 from sketch2face.data.transforms import load_image, to_rgb
 from sketch2face.fid import fid_from_features, inception_features, kid_from_features
 from sketch2face.fidelity import distance_field, part_features
 from sketch2face.pipeline import SketchToFacePipeline, preprocess_sketch
 
+#: The face in the aligned 256x256 frame: below the top of the hair, inside the shoulders.
+FACE_BOX = (32, 48, 224, 240)
 
-def drawings_and_photos(source: Path, people: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """One drawing per photo, by the training procedures in turn, seeded by the photo's name."""
+
+def drawings_and_photos(source: Path, people: int, bank_rejects: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One drawing per photo, evenly spread, by the training procedures in turn, seeded by the photo's
+    name. With ``bank_rejects`` only photos that fail the bank's gates (so none is a bank face)."""
+    candidates = []
+    for item in prepared_items(source):
+        photo = to_rgb(load_image(source / "photos" / f"{item['name']}.png"))
+        if not bank_rejects or not usable(photo, line_sketch(photo), np.asarray(item["landmarks"], np.float32)):
+            candidates.append((item, photo))
+    picks = np.linspace(0, len(candidates) - 1, min(people, len(candidates))).round().astype(int)
     drawings, photos = [], []
-    for index, item in enumerate(prepared_items(source)[:people]):
+    for index, pick in enumerate(picks):
+        item, photo = candidates[pick]
         seed = int.from_bytes(hashlib.sha256(f"compose-selection:{item['name']}".encode()).digest()[:4], "big")
         procedure = TRAINING_PROCEDURES[index % len(TRAINING_PROCEDURES)]
         drawings.append(draw_freehand(prepared_geometry(source, item), 256, procedure, rng=seed))
-        photos.append(to_rgb(load_image(source / "photos" / f"{item['name']}.png")))
+        photos.append(photo)
     return drawings, photos
+
+
+def face_crops(images: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.asarray(Image.fromarray(i).resize((256, 256)).crop(FACE_BOX).resize((256, 256), Image.BICUBIC))
+            for i in images]
+
+
+def recognised_as_base(faces: list[np.ndarray], bases: list[int], bank: compose.ExemplarBank) -> float:
+    from sketch2face.identity import embed_face
+
+    base_vectors = {b: embed_face(bank.photo(b)).vector for b in set(bases)}
+    return float(np.mean([np.linalg.norm(embed_face(f).vector - base_vectors[b]) < 0.6 for f, b in zip(faces, bases)]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, default=Path("cache/freehand-val-utk"))
+    parser.add_argument("--bank-rejects", action="store_true", help="only photos the bank's gates rejected")
     parser.add_argument("--people", type=int, default=400)
-    parser.add_argument("--model", default="sketch2face-v4")
+    parser.add_argument("--models", nargs="+", default=["sketch2face-v4"])
     parser.add_argument("--hub-weights", nargs="+", type=float, default=[0.0, 0.5, 1.0])
+    parser.add_argument("--base-candidates", nargs="+", type=int, default=[compose.BASE_CANDIDATES])
+    parser.add_argument("--recognise-base", action="store_true")
     args = parser.parse_args()
-    drawings, photos = drawings_and_photos(args.source, args.people)
-    real = inception_features(photos)
-    pipe = SketchToFacePipeline(args.model, backend="torch")
+    drawings, photos = drawings_and_photos(args.source, args.people, args.bank_rejects)
+    real, real_faces = inception_features(photos), inception_features(face_crops(photos))
     bank = compose.default_bank()
     framed = [((preprocess_sketch(d).values[0] + 1) * 127.5).round().astype(np.uint8) for d in drawings]
     features = [part_features(distance_field(f)) for f in framed]
-    print(f"{len(drawings)} drawings of {args.source} through {args.model}\n")
-    print("| HUB_WEIGHT | FID | KID | distinct bases | most used base |")
-    print("|---|---|---|---|---|")
-    for hub_weight in args.hub_weights:
-        compose.HUB_WEIGHT = hub_weight
-        bases = Counter(bank.choose(f)["base"] for f in features)
+    print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''}\n")
+    print("| model | HUB_WEIGHT | BASE_CANDIDATES | FID | KID | face FID | face KID | distinct bases | most used base "
+          "| recognised as base |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for model, hub_weight, candidates in itertools.product(args.models, args.hub_weights, args.base_candidates):
+        pipe = SketchToFacePipeline(model, backend="torch")
+        compose.HUB_WEIGHT, compose.BASE_CANDIDATES = hub_weight, candidates
+        bases = [bank.choose(f)["base"] for f in features]
         faces = [np.asarray(r.face) for r in pipe.run(drawings, keep_size=True)]
-        fake = inception_features(faces)
-        fid, (kid, _) = fid_from_features(fake, real), kid_from_features(fake, real)
-        print(f"| {hub_weight:g} | {fid:.1f} | {kid:.4f} | {len(bases)} | {bases.most_common(1)[0][1]} |",
-              flush=True)
+        fake, fake_faces = inception_features(faces), inception_features(face_crops(faces))
+        scores = [fid_from_features(fake, real), kid_from_features(fake, real)[0],
+                  fid_from_features(fake_faces, real_faces), kid_from_features(fake_faces, real_faces)[0]]
+        recognised = f"{recognised_as_base(faces, bases, bank):.1%}" if args.recognise_base else ""
+        counts = Counter(bases)
+        print(f"| {model} | {hub_weight:g} | {candidates} | {scores[0]:.1f} | {scores[1]:.4f} | {scores[2]:.1f} | {scores[3]:.4f} "
+              f"| {len(counts)} | {counts.most_common(1)[0][1]} | {recognised} |", flush=True)
 
 
 if __name__ == "__main__":

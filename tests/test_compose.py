@@ -1,4 +1,4 @@
-"""Composition of a pencil portrait from bank faces (sketch2face.compose), on a made-up bank."""
+"""Composition of a pencil portrait or a photo from bank faces (sketch2face.compose), on a made-up bank."""
 from __future__ import annotations
 
 import io
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sketch2face.compose import ExemplarBank, compose_sketch, default_bank
+from sketch2face.compose import ExemplarBank, compose_photo, compose_sketch, default_bank
 from sketch2face.data.freehand import MEAN_LANDMARKS_256, FaceGeometry, draw_freehand
 from sketch2face.fidelity import distance_field, part_features
 from sketch2face.pipeline import drawing_kind, preprocess_sketch
@@ -16,10 +16,21 @@ from sketch2face.pipeline import drawing_kind, preprocess_sketch
 EYE_CENTRE = MEAN_LANDMARKS_256[36:48].mean(0)
 
 
-def _jpeg(grey: np.ndarray) -> bytes:
+def _jpeg(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(grey).save(buffer, "JPEG", quality=95)
+    Image.fromarray(image).save(buffer, "JPEG", quality=95)
     return buffer.getvalue()
+
+
+def _face_photo(dark_eyes: bool, skin=(200, 150, 120)) -> np.ndarray:
+    """A skin-coloured photo with a darker face outline; with ``dark_eyes`` two black discs at the eyes."""
+    photo = np.empty((256, 256, 3), np.uint8)
+    photo[:] = skin
+    cv2.ellipse(photo, (128, 140), (70, 90), 0, 0, 360, (90, 60, 40), 2)
+    if dark_eyes:
+        for eye in (MEAN_LANDMARKS_256[36:42].mean(0), MEAN_LANDMARKS_256[42:48].mean(0)):
+            cv2.circle(photo, tuple(int(v) for v in eye), 6, (0, 0, 0), -1)
+    return photo
 
 
 def _face_sketch(dark_eyes: bool) -> np.ndarray:
@@ -32,10 +43,11 @@ def _face_sketch(dark_eyes: bool) -> np.ndarray:
     return sketch
 
 
-def _bank(drawings: list[np.ndarray], sketches: list[np.ndarray]) -> ExemplarBank:
+def _bank(drawings: list[np.ndarray], sketches: list[np.ndarray], photos: list[np.ndarray] | None = None) -> ExemplarBank:
     features = [part_features(distance_field(d)) for d in drawings]
     return ExemplarBank({k: np.stack([f[k] for f in features]) for k in features[0]},
-                        np.stack([MEAN_LANDMARKS_256] * len(drawings)), [_jpeg(s) for s in sketches])
+                        np.stack([MEAN_LANDMARKS_256] * len(drawings)), [_jpeg(s) for s in sketches],
+                        None if photos is None else [_jpeg(p) for p in photos])
 
 
 @pytest.fixture
@@ -52,10 +64,23 @@ def test_bank_round_trips_through_its_file(tmp_path, drawings):
     assert np.allclose(loaded.landmarks, bank.landmarks, atol=0.1)  # stored as float16
     for name, feature in bank.features.items():
         assert np.abs(loaded.features[name] - feature).max() <= 16 / 255  # stored as uint8 of 16 px
-    assert loaded.sketch(1).shape == (256, 256)
+    assert loaded.sketch(1).shape == (256, 256) and loaded.photos is None
 
 
-def test_each_part_comes_from_the_nearest_face_other_than_the_base(drawings):
+def test_a_bank_with_photos_round_trips_them(tmp_path, drawings):
+    photos = [_face_photo(False), _face_photo(True), _face_photo(False, skin=(90, 60, 50))]
+    _bank(drawings, [_face_sketch(False)] * 3, photos).save(tmp_path / "bank.npz")
+    loaded = ExemplarBank.load(tmp_path / "bank.npz")
+    assert len(loaded.photos) == 3
+    for index, photo in enumerate(photos):
+        assert loaded.photo(index).shape == (256, 256, 3)
+        assert np.abs(loaded.photo(index).astype(int) - photo).mean() < 3  # JPEG
+
+
+def test_each_part_comes_from_the_nearest_face_other_than_the_base(drawings, monkeypatch):
+    import sketch2face.compose as compose
+
+    monkeypatch.setattr(compose, "BASE_CANDIDATES", 1)  # the nearest base
     bank = _bank(drawings, [_face_sketch(False)] * 3)
     query = part_features(distance_field(drawings[1]))
     chosen = bank.choose(query)
@@ -75,6 +100,7 @@ def test_a_crowded_face_is_chosen_as_base_less_often(drawings, monkeypatch):
     bank = _bank([drawings[0]] * 3 + [drawings[2]], [_face_sketch(False)] * 4)
     between = {k: (bank.features[k][0] + bank.features[k][3]) / 2 for k in bank.features}
     monkeypatch.setattr(compose, "HUB_NEIGHBOURS", 2)
+    monkeypatch.setattr(compose, "BASE_CANDIDATES", 1)
     assert bank.crowding[0] < 1e-6 < bank.crowding[3]
     assert bank.choose(between)["base"] == 3
     monkeypatch.setattr(compose, "HUB_WEIGHT", 0.0)
@@ -82,7 +108,30 @@ def test_a_crowded_face_is_chosen_as_base_less_often(drawings, monkeypatch):
     assert bank.choose(nearer_0)["base"] == 0
 
 
-def test_a_donors_eyes_replace_the_base_faces_own(drawings):
+def test_the_base_is_the_drawings_own_pick_among_the_nearest(monkeypatch):
+    import sketch2face.compose as compose
+
+    geometry = FaceGeometry(MEAN_LANDMARKS_256.copy())
+    bank_drawings = [draw_freehand(geometry, 256, "strokes", rng=seed) for seed in range(12)]
+    bank = _bank(bank_drawings, [_face_sketch(False)] * 12)
+    queries = [part_features(distance_field(draw_freehand(geometry, 256, "sketchy", rng=100 + s))) for s in range(6)]
+    monkeypatch.setattr(compose, "BASE_CANDIDATES", 4)
+    not_nearest = 0
+    for query in queries:
+        order = np.argsort(bank.distances(query, ("rest",)) - compose.HUB_WEIGHT * bank.crowding)
+        picks = [bank.choose(query, variation=v)["base"] for v in range(6)]
+        not_nearest += picks[0] != order[0]
+        assert picks[0] == bank.choose(dict(query))["base"]  # the same drawing, the same face
+        assert sorted(picks[:4]) == sorted(order[:4].tolist())  # each of the 4 nearest once
+        assert picks[4:] == order[4:6].tolist()  # then the next nearest in turn
+    assert not_nearest > 0  # a pick, not always the nearest (each drawing's seed decides)
+    monkeypatch.setattr(compose, "BASE_CANDIDATES", 1)
+    assert all(bank.choose(q)["base"] == int(np.argsort(bank.distances(q, ("rest",)) - compose.HUB_WEIGHT *
+                                                          bank.crowding)[0]) for q in queries)
+
+
+def test_a_donors_eyes_replace_the_base_faces_own(drawings, monkeypatch):
+    monkeypatch.setattr("sketch2face.compose.BASE_CANDIDATES", 1)  # face 0, whose drawing is the query, is the base
     # face 0 is the base (its own drawing is the query); face 1, the only other, gives the parts
     x, y = EYE_CENTRE.round().astype(int)
     for base_eyes, donor_eyes in ((False, True), (True, False)):
@@ -92,6 +141,27 @@ def test_a_donors_eyes_replace_the_base_faces_own(drawings):
         darkest = composed[y - 12:y + 12, x - 40:x + 40].min()
         assert darkest < 60 if donor_eyes else darkest > 150  # the donor's eyes, whatever the base's were
         assert np.abs(composed[5:40, 5:60].astype(int) - 210).max() <= 3  # far from the parts: the base face
+
+
+def test_a_donors_eyes_replace_the_base_faces_own_in_a_photo(drawings, monkeypatch):
+    monkeypatch.setattr("sketch2face.compose.BASE_CANDIDATES", 1)  # face 0, whose drawing is the query, is the base
+    x, y = EYE_CENTRE.round().astype(int)
+    for base_eyes, donor_eyes in ((False, True), (True, False)):
+        bank = _bank(drawings[:2], [_face_sketch(False)] * 2,
+                     [_face_photo(base_eyes), _face_photo(donor_eyes, skin=(170, 120, 100))])
+        composed = compose_photo(drawings[0], bank=bank)
+        assert composed.shape == (256, 256, 3) and composed.dtype == np.uint8
+        darkest = composed[y - 12:y + 12, x - 40:x + 40].max(axis=2).min()
+        assert darkest < 60 if donor_eyes else darkest > 150  # the donor's eyes, whatever the base's were
+        # far from the parts: the base face's own colour (Poisson blending takes the base's skin at the seam)
+        assert np.abs(composed[5:40, 5:60].astype(int) - (200, 150, 120)).max() <= 4
+        assert np.abs(composed[y + 3, x - 55].astype(int) - (200, 150, 120)).max() <= 12
+
+
+def test_composing_a_photo_needs_a_bank_with_photos(drawings):
+    bank = _bank(drawings, [_face_sketch(False)] * 3)
+    with pytest.raises(ValueError, match="no photos"):
+        compose_photo(drawings[0], bank=bank)
 
 
 def test_a_negative_variation_is_refused(drawings):
@@ -110,9 +180,13 @@ def test_the_shipped_bank_holds_aligned_training_faces():
     assert bank.landmarks.shape == (len(bank), 68, 2)
     inner = bank.landmarks[:, 27:]  # nose, eyes, mouth: where the parts are moved between faces
     assert (inner > 20).all() and (inner < 236).all()
+    assert len(bank.photos) == len(bank)
     for index in (0, len(bank) // 2, len(bank) - 1):
-        sketch = bank.sketch(index)
+        sketch, photo = bank.sketch(index), bank.photo(index)
         assert sketch.shape == (256, 256) and 20 < sketch.mean() < 250
+        assert photo.shape == (256, 256, 3) and 20 < photo.mean() < 250
+        # the sketch is the photo's: its darkest strokes lie where the photo is darker than around them
+        assert np.corrcoef(sketch.ravel(), photo.mean(axis=2).ravel())[0, 1] > 0.2
 
 
 def test_composing_makes_a_line_drawing_a_portrait_and_leaves_portraits_alone(drawings):
@@ -124,3 +198,15 @@ def test_composing_makes_a_line_drawing_a_portrait_and_leaves_portraits_alone(dr
     portrait = preprocess_sketch(shaded, 256)
     assert portrait.kind == "portrait"
     assert np.array_equal(preprocess_sketch(shaded, 256, compose=True).values, portrait.values)
+
+
+def test_composing_a_photo_returns_it_as_the_result_and_leaves_portraits_alone(drawings):
+    prepared = preprocess_sketch(drawings[0], 256, compose=True, composite="photo")
+    assert prepared.composed and prepared.photo.shape == (256, 256, 3) and prepared.photo.dtype == np.uint8
+    assert prepared.photo.std() > 20  # a face photo, not paper
+    assert preprocess_sketch(drawings[0], 128, compose=True, composite="photo").photo.shape == (128, 128, 3)
+    assert preprocess_sketch(drawings[0], 256, compose=False, composite="photo").photo is None
+    shaded = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (256, 256), dtype=np.uint8), (0, 0), 3)
+    assert preprocess_sketch(shaded, 256, compose=True, composite="photo").photo is None
+    with pytest.raises(ValueError, match="composite"):
+        preprocess_sketch(drawings[0], 256, compose=True, composite="painting")

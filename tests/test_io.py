@@ -70,6 +70,15 @@ def test_release_is_the_typed_view_of_a_release_folder(tmp_path):
                                                     "routes": {"lines": "sketch2face-v1"}}))
     with pytest.raises(ModelNotFoundError, match="'portrait' and 'lines'"):
         Release.open(broken)
+    assert Release.open("sketch2face-v5").compose_lines == "photo"
+    assert Release.open("sketch2face-v4").compose_lines == "portrait"
+    assert Release.open("sketch2face-v2").compose_lines is None
+    for composite in (True, "painting"):
+        (broken / "config.json").write_text(json.dumps({
+            "format_version": 1, "arch": "router", "compose_lines": composite,
+            "routes": {"lines": "sketch2face-v1", "portrait": "sketch2face-v1"}}))
+        with pytest.raises(ModelNotFoundError, match="compose_lines must be one of portrait, photo"):
+            Release.open(broken)
 
 
 def test_a_release_is_fp16_shared_readable_and_assembled_beside_its_target(tmp_path, renamed_from):

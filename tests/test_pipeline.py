@@ -157,6 +157,42 @@ def test_a_routed_release_sends_portraits_and_line_drawings_to_their_models(tmp_
         load_pretrained(router)
 
 
+def test_a_router_that_composes_photos_returns_the_composite_and_runs_no_generator(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    from sketch2face import create_model, save_pretrained
+    from sketch2face.compose import compose_photo
+    from sketch2face.data.freehand import MEAN_LANDMARKS_256, FaceGeometry, draw_freehand
+    from sketch2face.data.transforms import resize
+    from sketch2face.pipeline import _ModelRunner, preprocess_sketch
+
+    routes = {name: str(save_pretrained(create_model("unet-tiny").eval(), tmp_path / name, dtype=torch.float32,
+                                        metadata={"training": {"image_size": 32}})) for name in ("portrait", "lines")}
+    for composite in ("photo", "portrait"):
+        (tmp_path / f"router-{composite}").mkdir()
+        (tmp_path / f"router-{composite}" / "config.json").write_text(json.dumps(
+            {"format_version": 1, "arch": "router", "routes": routes, "compose_lines": composite}))
+    drawing = draw_freehand(FaceGeometry(MEAN_LANDMARKS_256.copy()), 256, "strokes", rng=0)
+    ran = []
+    monkeypatch.setattr(_ModelRunner, "predict", lambda self, batch: ran.append(self) or
+                        np.zeros((len(batch), 3, 32, 32), np.float32))
+    photos = SketchToFacePipeline(tmp_path / "router-photo", backend="torch")
+    assert photos.compose and photos.composite == "photo"
+    result = next(photos.run([drawing]))
+    assert result.prepared.composed and ran == []
+    framed = ((preprocess_sketch(drawing, 256).values[0] + 1) * 127.5).round().astype(np.uint8)
+    assert np.array_equal(np.asarray(result.face), resize(compose_photo(framed), (32, 32)))
+    assert np.asarray(photos(drawing, keep_size=True)).shape == (256, 256, 3)
+    next(photos.run([drawing], compose=False))
+    assert ran == [photos]  # not composed: the line model (the router's own runner) fills the strokes in
+    portraits = SketchToFacePipeline(tmp_path / "router-portrait", backend="torch")
+    assert portraits.composite == "portrait"
+    next(portraits.run([drawing]))
+    assert ran[-1] is portraits.portrait_runner  # composed into a pencil portrait: the portrait model renders it
+
+
 def test_run_names_each_failed_input_and_checks_its_batch_size(pipe):
     good, blank = draw_pair(3)[0], np.full((40, 40), 255, np.uint8)
     results = list(pipe.run([good, blank, good], batch_size=2))

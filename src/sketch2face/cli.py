@@ -159,10 +159,10 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
                    help="1 (default): follow the strokes exactly; towards 0: each face part moves to the most "
                         "plausible training drawing near the strokes (line drawings; see docs/freehand.md)")
     p.add_argument("--compose", action=argparse.BooleanOptionalAction, default=None,
-                   help="line drawings: compose a pencil portrait from real face parts that look like the "
-                        "drawn ones, then render it (a face with skin and hair; see docs/freehand.md). "
-                        "Default: what the model says (the default model composes; --no-compose fills the "
-                        "strokes in with the line model)")
+                   help="line drawings: compose a face from real face parts that look like the drawn ones "
+                        "(a face with skin and hair; see docs/freehand.md), as a photo or as a pencil portrait "
+                        "the model renders, as the model says. Default: what the model says (the default "
+                        "model composes; --no-compose fills the strokes in with the line model)")
     p.add_argument("--variation", type=int, default=0,
                    help="with --compose: 0 takes the nearest face parts, N the N-th next nearest (another face)")
     p.add_argument("--no-align", action="store_true",
@@ -646,8 +646,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
         release = Release.open(name)
         marker = " (default)" if name == DEFAULT_MODEL else ""
         if release.routes is not None:
-            lines = (f"composes line drawings from real face parts for {release.routes['portrait']} "
-                     f"({release.routes['lines']} with --no-compose)") if release.compose_lines \
+            composes = ("composes line drawings into photos from real face parts"
+                        if release.compose_lines == "photo" else
+                        f"composes line drawings from real face parts for {release.routes['portrait']}")
+            lines = f"{composes} ({release.routes['lines']} with --no-compose)" if release.compose_lines \
                 else f"line drawings to {release.routes['lines']}"
             print(f"  {name}{marker}: routes shaded portraits to {release.routes['portrait']}; {lines}")
             continue

@@ -11,21 +11,30 @@ real features. We do both, on a CPU in a few milliseconds:
    stored as its pencil sketch (``data.sketch.line_sketch`` of its aligned photo), its 68 landmarks,
    and the distance-field features of freehand drawings of it made by the training procedures
    (``fidelity.part_features``): what the face looks like when someone draws it.
-2. The drawing's features pick a *base* face (by the head outline, hair and shoulders; nearest
-   after a hubness correction, so that drawings unlike the training drawings do not all land on a
-   few central faces) and, for the eyes with their brows, the nose and the mouth, the face whose
-   drawn part is nearest.
+2. The drawing's features pick a *base* face (by the head outline, hair and shoulders: one of the
+   nearest after a hubness correction, drawn by a seed taken from the drawing, so that drawings
+   unlike the training drawings do not all land on a few central faces) and, for the eyes with
+   their brows, the nose and the mouth, the face whose drawn part is nearest.
 3. Each chosen part is moved onto the base face's part by a similarity transform between their
    landmarks and blended in with Poisson image editing (``cv2.seamlessClone``), so the seams carry
    no shading step. A part never comes from the base face itself, so no output is any one bank
    person's face: eyes, nose and mouth come from people other than the hair and outline.
 
-The composite is a shaded portrait, so a routed model renders it with its portrait model, which
-was trained on pencil sketches aligned with their photos and turns them into faces with skin and
-hair (``pipeline.preprocess_sketch``). Works in the models' aligned 256x256 framing.
+Two composites, the same choice of faces:
+
+- ``compose_sketch``: a shaded pencil portrait, which a routed model renders with its portrait
+  model (trained on pencil sketches aligned with their photos); the renderer smooths seams but also
+  skin and background (``"compose_lines": "portrait"``, sketch2face-v3 and v4).
+- ``compose_photo``: the same parts cut from the bank faces' aligned photos, Poisson-blended in
+  colour; no generator runs (``"compose_lines": "photo"``, sketch2face-v5): real skin, hair and
+  background, at the price of pasted-looking parts where two faces' lighting differs
+  (docs/experiments.md, E17).
+
+Works in the models' aligned 256x256 framing.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -56,18 +65,38 @@ PART_MARGIN = {"eyes": 7, "nose": 8, "mouth": 7}
 #: (docs/experiments.md, E15: `python scripts/compose_selection.py`).
 HUB_WEIGHT = 0.5
 HUB_NEIGHBOURS = 10
-#: Stored sketches are JPEG at this quality (a bank of 1,500 faces is about 20 MB of PNG, 8 MB of JPEG).
+#: The base face is one of this many nearest (after the hubness correction), picked by a seed taken
+#: from the drawing's features: the same drawing always gets the same face, but a drawing's outline
+#: and hair say little about the rest of the head, and a procedure unlike the training ones sends
+#: most drawings to the same nearest faces (376 test doodles chose 55 bases, 47 of them the same;
+#: drawings of the same people by a training procedure chose 297). Measured on validation drawings
+#: (docs/experiments.md, E17: `python scripts/compose_selection.py --base-candidates 1 10`).
+BASE_CANDIDATES = 10
+#: Stored sketches and photos are JPEG at this quality (a bank of 1,500 sketches is about 20 MB of PNG,
+#: 8 MB of JPEG).
 JPEG_QUALITY = 85
+
+
+def _pack(images: list[bytes]) -> dict[str, np.ndarray]:
+    return {"offsets": np.cumsum([0] + [len(i) for i in images]).astype(np.int64),
+            "bytes": np.frombuffer(b"".join(images), np.uint8)}
+
+
+def _unpack(data: np.ndarray, offsets: np.ndarray) -> list[bytes]:
+    data = data.tobytes()
+    return [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
 
 
 @dataclass
 class ExemplarBank:
     """Faces to compose from: drawn-part features (uint8-coded distances, one (N, F) array per
-    part), landmarks (N, 68, 2) at 256, and sketches (N JPEG byte strings, 256x256 greyscale)."""
+    part), landmarks (N, 68, 2) at 256, sketches (N JPEG byte strings, 256x256 greyscale) and,
+    for photo composites, the aligned photos the sketches were made from (N JPEG, 256x256 RGB)."""
 
     features: dict[str, np.ndarray]
     landmarks: np.ndarray
     sketches: list[bytes]
+    photos: list[bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.sketches)
@@ -75,11 +104,11 @@ class ExemplarBank:
     def save(self, path: str | Path) -> None:
         from .io import atomic_write_bytes
 
-        offsets = np.cumsum([0] + [len(s) for s in self.sketches]).astype(np.int64)
+        images = {"sketch": self.sketches, **({"photo": self.photos} if self.photos is not None else {})}
+        arrays = {f"{kind}_{key}": value for kind, stored in images.items() for key, value in _pack(stored).items()}
         buffer = io.BytesIO()
         np.savez_compressed(
-            buffer, landmarks=self.landmarks.astype(np.float16), sketch_offsets=offsets,
-            sketch_bytes=np.frombuffer(b"".join(self.sketches), np.uint8),
+            buffer, landmarks=self.landmarks.astype(np.float16), **arrays,
             **{f"feature_{k}": np.round(np.asarray(v) / MAX_DISTANCE * 255).astype(np.uint8)
                for k, v in self.features.items()})
         atomic_write_bytes(Path(path), buffer.getvalue())
@@ -87,15 +116,20 @@ class ExemplarBank:
     @staticmethod
     def load(path: str | Path = BANK_FILE) -> "ExemplarBank":
         with np.load(path) as stored:
-            data, offsets = stored["sketch_bytes"].tobytes(), stored["sketch_offsets"]
             return ExemplarBank(
                 {k[len("feature_"):]: stored[k].astype(np.float32) * (MAX_DISTANCE / 255)
                  for k in stored.files if k.startswith("feature_")},
                 stored["landmarks"].astype(np.float32),
-                [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])])
+                _unpack(stored["sketch_bytes"], stored["sketch_offsets"]),
+                _unpack(stored["photo_bytes"], stored["photo_offsets"]) if "photo_bytes" in stored.files else None)
 
     def sketch(self, index: int) -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(self.sketches[index])).convert("L"))
+
+    def photo(self, index: int) -> np.ndarray:
+        if self.photos is None:
+            raise ValueError("this face bank has no photos: rebuild it with scripts/build_exemplar_bank.py")
+        return np.asarray(Image.open(io.BytesIO(self.photos[index])).convert("RGB"))
 
     def distances(self, features: dict[str, np.ndarray], names) -> np.ndarray:
         """Mean squared feature distance of every bank face to ``features`` over the parts ``names``."""
@@ -112,11 +146,17 @@ class ExemplarBank:
         return np.partition(pairwise, nearest - 1, axis=1)[:, :nearest].mean(1)
 
     def choose(self, features: dict[str, np.ndarray], variation: int = 0) -> dict[str, int]:
-        """The bank face for the base and for each part; ``variation`` k takes each one's (k+1)-th
-        nearest (the base's nearest after the hubness correction)."""
+        """The bank face for the base and for each part. The base is the drawing's pick among its
+        BASE_CANDIDATES nearest after the hubness correction; ``variation`` k takes the k-th next
+        pick (beyond the candidates, the (k+1)-th nearest) and each part's (k+1)-th nearest."""
         # the base face's own parts are replaced, so only the rest (head, hair, shoulders) chooses it
-        scores = self.distances(features, ("rest",)) - HUB_WEIGHT * self.crowding
-        chosen = {"base": int(np.argsort(scores)[variation])}
+        order = np.argsort(self.distances(features, ("rest",)) - HUB_WEIGHT * self.crowding)
+        candidates = min(BASE_CANDIDATES, len(self))
+        if variation < candidates:
+            seed = int.from_bytes(hashlib.sha256(np.ascontiguousarray(features["rest"]).tobytes()).digest()[:8], "big")
+            chosen = {"base": int(order[np.random.default_rng(seed).permutation(candidates)[variation]])}
+        else:
+            chosen = {"base": int(order[variation])}
         for part, names in PART_FEATURES.items():
             distances = self.distances(features, names)
             distances[chosen["base"]] = np.inf  # never the base's own part: no output is one bank face
@@ -141,26 +181,25 @@ def _part_mask(points: list[np.ndarray], margin: int) -> np.ndarray:
 def _clone_part(canvas: np.ndarray, donor: np.ndarray, donor_points: np.ndarray, base_points: np.ndarray,
                 groups: list[np.ndarray], margin: int) -> np.ndarray:
     """``donor``'s part moved onto ``canvas``'s (the base face's) by a similarity transform between
-    their landmarks, and blended in by Poisson editing."""
+    their landmarks, and blended in by Poisson editing. Greyscale (H, W) or RGB (H, W, 3)."""
     every = np.concatenate(groups)
     transform, _ = cv2.estimateAffinePartial2D(donor_points[every], base_points[every])
     if transform is None:
         return canvas
-    moved = cv2.warpAffine(donor, transform, (FRAME, FRAME), flags=cv2.INTER_LINEAR, borderValue=255)
+    moved = cv2.warpAffine(donor, transform, (FRAME, FRAME), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
     mask = _part_mask([base_points[g] for g in groups], margin)
     mask[:2], mask[-2:], mask[:, :2], mask[:, -2:] = 0, 0, 0, 0  # seamlessClone needs a border around it
     x, y, w, h = cv2.boundingRect(mask)
     if w == 0 or h == 0:
         return canvas
     centre = (x + w // 2, y + h // 2)
-    blended = cv2.seamlessClone(cv2.merge([moved] * 3), cv2.merge([canvas] * 3), mask, centre, cv2.NORMAL_CLONE)
-    return blended[:, :, 0]
+    if canvas.ndim == 2:
+        blended = cv2.seamlessClone(cv2.merge([moved] * 3), cv2.merge([canvas] * 3), mask, centre, cv2.NORMAL_CLONE)
+        return blended[:, :, 0]
+    return cv2.seamlessClone(moved, canvas, mask, centre, cv2.NORMAL_CLONE)
 
 
-def compose_sketch(grey: np.ndarray, variation: int = 0, bank: ExemplarBank | None = None) -> np.ndarray:
-    """A framed line drawing (uint8, square) -> a pencil portrait composed from bank faces, same size.
-    The drawing's strokes are not drawn over it: the portrait model would trace them
-    (docs/freehand.md); the fidelity control acts on the drawing before its parts are matched."""
+def _compose(grey: np.ndarray, variation: int, bank: ExemplarBank | None, image_of) -> np.ndarray:
     if variation < 0:
         raise ValueError(f"variation must be >= 0, got {variation}")
     bank = bank or default_bank()
@@ -168,8 +207,25 @@ def compose_sketch(grey: np.ndarray, variation: int = 0, bank: ExemplarBank | No
     square = grey if size == FRAME else cv2.resize(grey, (FRAME, FRAME), interpolation=cv2.INTER_AREA)
     chosen = bank.choose(part_features(distance_field(square)), variation % len(bank))
     base = chosen["base"]
-    canvas = bank.sketch(base)
+    canvas = image_of(bank, base)
     for part, groups in PART_LANDMARKS.items():
-        canvas = _clone_part(canvas, bank.sketch(chosen[part]), bank.landmarks[chosen[part]],
+        canvas = _clone_part(canvas, image_of(bank, chosen[part]), bank.landmarks[chosen[part]],
                              bank.landmarks[base], groups, PART_MARGIN[part])
     return canvas if size == FRAME else cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def compose_sketch(grey: np.ndarray, variation: int = 0, bank: ExemplarBank | None = None) -> np.ndarray:
+    """A framed line drawing (uint8, square) -> a pencil portrait composed from bank faces, same size.
+    The drawing's strokes are not drawn over it: the portrait model would trace them
+    (docs/freehand.md); the fidelity control acts on the drawing before its parts are matched."""
+    return _compose(grey, variation, bank, ExemplarBank.sketch)
+
+
+def compose_photo(grey: np.ndarray, variation: int = 0, bank: ExemplarBank | None = None) -> np.ndarray:
+    """A framed line drawing (uint8, square) -> an RGB face photo (uint8, same size) composed from the
+    bank faces' photos: the parts ``compose_sketch`` would take, cut from the photos instead.
+
+    Raises:
+        ValueError: the bank has no photos.
+    """
+    return _compose(grey, variation, bank, ExemplarBank.photo)

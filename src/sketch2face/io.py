@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "sketch2face-v4"
+DEFAULT_MODEL = "sketch2face-v5"
+#: What a router can compose line drawings into (``Release.compose_lines``, ``sketch2face.compose``).
+COMPOSITES = ("portrait", "photo")
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -167,9 +169,10 @@ class Release:
     metadata: dict[str, Any] = field(default_factory=dict)
     routes: dict[str, str] | None = None
     """A router's releases by drawing kind: {"portrait": ..., "lines": ...}."""
-    compose_lines: bool = False
-    """A router that, by default, turns line drawings into pencil portraits composed from real face
-    parts (``sketch2face.compose``) and renders them with its portrait model."""
+    compose_lines: str | None = None
+    """What a router, by default, composes line drawings into from real face parts
+    (``sketch2face.compose``): "portrait" (a pencil portrait its portrait model renders) or "photo"
+    (a photo, no generator); None: it does not compose."""
 
     @classmethod
     def open(cls, name_or_path: str | Path | None = None) -> "Release":
@@ -184,7 +187,10 @@ class Release:
         if routes is not None and set(routes) != {"portrait", "lines"}:
             raise ModelNotFoundError(f"{directory}: a router needs routes for 'portrait' and 'lines', "
                                      f"got {sorted(routes)}")
-        compose_lines = routes is not None and bool(config.get("compose_lines", False))
+        compose_lines = config.get("compose_lines") or None
+        if compose_lines is not None and (routes is None or compose_lines not in COMPOSITES):
+            raise ModelNotFoundError(f"{directory}: compose_lines must be one of {', '.join(COMPOSITES)} in a "
+                                     f"router, got {compose_lines!r}")
         return cls(directory, config["arch"], config.get("config", {}), config.get("metadata", {}), routes,
                    compose_lines)
 

@@ -14,7 +14,7 @@ from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
     prepare_photo, resize, square_region, style_planes, to_grayscale, to_model_range, whiten_paper,
 )
-from .io import DEFAULT_MODEL, Release, resolve_model_dir
+from .io import COMPOSITES, DEFAULT_MODEL, Release, resolve_model_dir
 
 #: A sketch whose darkest ink is this close to the paper (grey levels) is treated as blank.
 BLANK_CONTRAST = 12
@@ -30,7 +30,10 @@ class PreparedSketch:
     kind: str = "lines"
     """"portrait" (shaded, like CUFS's pencil portraits) or "lines" (``drawing_kind``)."""
     composed: bool = False
-    """A line drawing turned into a portrait of real face parts (``sketch2face.compose``)."""
+    """A line drawing turned into a portrait or photo of real face parts (``sketch2face.compose``)."""
+    photo: np.ndarray | None = None
+    """A face photo composed from real face parts (uint8 RGB at the model's resolution): the result
+    itself, no generator runs for it."""
 
 
 #: Share of a framed 256x256 sketch's pixels that are mid-grey (100-224) and not the anti-aliased rim
@@ -102,13 +105,15 @@ def locate_drawing(grey: np.ndarray) -> tuple[int, int, int] | None:
 
 
 def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = True,
-                      fidelity: float = 1.0, compose: bool = False, variation: int = 0) -> PreparedSketch:
+                      fidelity: float = 1.0, compose: bool = False, variation: int = 0,
+                      composite: str = "portrait") -> PreparedSketch:
     """Read, convert to greyscale (transparency -> white paper; grey or unevenly lit paper, as in a
     photo of a drawing, whitened: ``whiten_paper``), frame, resize, and move each face
     part towards plausible training drawings when ``fidelity`` < 1 (``sketch2face.fidelity``; for
-    line drawings, not shaded portraits). With ``compose``, a line drawing becomes a pencil portrait
-    composed from real face parts that look like its parts (``sketch2face.compose``; ``variation`` k
-    takes the k-th next nearest parts), which a routed model renders with its portrait model.
+    line drawings, not shaded portraits). With ``compose``, a line drawing becomes a ``composite`` of
+    real face parts that look like its parts (``sketch2face.compose``; ``variation`` k takes the k-th
+    next nearest parts): a "portrait" (pencil), which a routed model renders with its portrait model,
+    or a "photo", which is the result (``PreparedSketch.photo``).
 
     Framing: a drawing that is small or off centre is cropped (or padded) to a square around its ink
     (``locate_drawing``); anything else, and everything with ``align=False``, is padded to a square.
@@ -116,10 +121,12 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
 
     Raises:
         InputImageError: unreadable input or a blank sketch.
-        ValueError: fidelity outside [0, 1].
+        ValueError: fidelity outside [0, 1], or an unknown composite.
     """
     if not 0.0 <= fidelity <= 1.0:
         raise ValueError(f"fidelity must be between 0 and 1, got {fidelity}")
+    if composite not in COMPOSITES:
+        raise ValueError(f"composite must be one of {', '.join(COMPOSITES)}, got {composite!r}")
     grey = whiten_paper(to_grayscale(load_image(image)))
     if int(grey.max()) - int(grey.min()) < BLANK_CONTRAST:
         raise InputImageError("the sketch is blank: draw or upload a face first")
@@ -138,6 +145,13 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
             from .fidelity import apply_fidelity
 
             at_256 = apply_fidelity(at_256, fidelity)
+        if composed and composite == "photo":
+            from .compose import compose_photo
+
+            photo = compose_photo(at_256, variation=variation)
+            if resolution != MEASURED_AT:
+                photo = resize(photo, (resolution, resolution))
+            return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed, photo)
         if composed:
             from .compose import compose_sketch
 
@@ -235,10 +249,12 @@ class SketchToFacePipeline(_ModelRunner):
             ``keep_size`` the face is put back where the drawing was.
         fidelity: 1 follows the strokes exactly; lower values move each face part of a line drawing
             towards the nearest training drawings, 0 being the most plausible drawing near the strokes.
-        compose: turn line drawings into pencil portraits composed from real face parts before
-            generating (``sketch2face.compose``): a face with skin and hair where the line model
-            gives a smooth average face, at the price of following the strokes only part by part.
-            Default: what the release says (``Release.compose_lines``; the default model composes).
+        compose: compose line drawings from real face parts that look like their parts
+            (``sketch2face.compose``): a face with skin and hair where the line model gives a smooth
+            average face, at the price of following the strokes only part by part. A router's release
+            says whether it composes by default and into what (``Release.compose_lines``: a pencil
+            portrait its portrait model renders, or a photo); a pipeline told to compose that has
+            no such setting composes portraits.
 
     >>> pipe = SketchToFacePipeline()                      # doctest: +SKIP
     >>> face = pipe("sketch.png")                          # doctest: +SKIP
@@ -248,7 +264,7 @@ class SketchToFacePipeline(_ModelRunner):
                  fidelity: float = 1.0, compose: bool | None = None):
         routes = release_routes(model)
         self.portrait_runner: _ModelRunner | None = None
-        composes_by_default = False
+        composes_by_default, self.composite = False, "portrait"
         if routes is None:
             super().__init__(model, precision, backend)
         else:  # a routed release: line drawings to one model, shaded portraits to another
@@ -256,7 +272,8 @@ class SketchToFacePipeline(_ModelRunner):
             self.portrait_runner = _ModelRunner(routes["portrait"], precision, backend)
             self.routes = routes
             release = Release.open(model)
-            composes_by_default = release.compose_lines
+            composes_by_default = release.compose_lines is not None
+            self.composite = release.compose_lines or self.composite
             self.model_dir = release.directory
             self.model_name = str(model) if model is not None else DEFAULT_MODEL
             self.metadata = release.metadata
@@ -281,11 +298,12 @@ class SketchToFacePipeline(_ModelRunner):
         """
         return preprocess_sketch(image, self.resolution, self.align if align is None else align,
                                  self.fidelity if fidelity is None else fidelity,
-                                 self.compose if compose is None else compose, variation)
+                                 self.compose if compose is None else compose, variation, self.composite)
 
     def postprocess(self, output: np.ndarray, frame: Frame, keep_size: bool = False) -> Image.Image:
-        """(3, S, S) in [-1, 1] -> RGB image at the model's resolution or cropped back to the input's frame."""
-        face = from_model_range(np.transpose(output, (1, 2, 0)))
+        """(3, S, S) in [-1, 1], or a composed photo (S, S, 3) uint8 -> RGB image at the model's
+        resolution or cropped back to the input's frame."""
+        face = output if output.dtype == np.uint8 else from_model_range(np.transpose(output, (1, 2, 0)))
         if keep_size:
             face = crop_to_frame(face, frame)
         return Image.fromarray(face, "RGB")
@@ -340,6 +358,9 @@ class SketchToFacePipeline(_ModelRunner):
         faces: list[Image.Image | None] = [None] * len(prepared)
         groups: dict[str, list[int]] = {}
         for index, item in enumerate(prepared):
+            if item.photo is not None:  # composed from photos: already the face
+                faces[index] = self.postprocess(item.photo, item.frame, keep_size)
+                continue
             groups.setdefault(item.kind if self.portrait_runner is not None else "all", []).append(index)
         for kind, indices in groups.items():
             predict = self.portrait_runner.predict if kind == "portrait" else self.predict

@@ -47,9 +47,10 @@ GENERATE_BODY = {
                                             "drawing near them"},
                 "align": {"type": "boolean", "description": "bring a small or off-centre drawing to the "
                                                             "model's framing (default true)"},
-                "compose": {"type": "boolean", "description": "line drawings: compose a pencil portrait from "
-                                                              "real face parts, then render it (default: what "
-                                                              "the model says; the default model composes)"},
+                "compose": {"type": "boolean", "description": "line drawings: compose a face from real face "
+                                                              "parts (a photo, or a pencil portrait the model "
+                                                              "renders, as the model says; default: what the "
+                                                              "model says; the default model composes)"},
                 "variation": {"type": "integer", "minimum": 0, "maximum": 1000,
                               "description": "with compose: 0 the nearest face parts, N the N-th next nearest"}}}},
             "image/png": {"schema": {"type": "string", "format": "binary"}},
