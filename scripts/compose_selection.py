@@ -89,8 +89,9 @@ def main() -> None:
     print("| model | HUB_WEIGHT | BASE_CANDIDATES | FID | KID | face FID | face KID | distinct bases | most used base "
           "| recognised as base |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    pipes = {model: SketchToFacePipeline(model, backend="torch") for model in args.models}
     for model, hub_weight, candidates in itertools.product(args.models, args.hub_weights, args.base_candidates):
-        pipe = SketchToFacePipeline(model, backend="torch")
+        pipe = pipes[model]
         compose.HUB_WEIGHT, compose.BASE_CANDIDATES = hub_weight, candidates
         bases = [bank.choose(f)["base"] for f in features]
         faces = [np.asarray(r.face) for r in pipe.run(drawings, keep_size=True)]
