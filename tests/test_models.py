@@ -143,3 +143,37 @@ def test_shipped_identity_head_tells_new_people_apart_better_than_the_raw_featur
         assert tuple(head.get_tensor("mean").shape) == (3072,)
     assert float(figures["rank1_head"]) >= 2 * float(figures["rank1_raw_features"]) - 0.01
     assert int(figures["held_out_people"]) >= 200
+
+
+@pytest.mark.parametrize("upsample", ["resize", "transpose"])
+def test_a_widened_unet_computes_what_it_was_trained_to(upsample):
+    """Net2WiderNet: every widened level (encoder outputs, skips and decoder outputs) copies channels and
+    its readers divide by the copies, so without noise the output is the same in eval and train mode."""
+    from sketch2face.models.widen import widen_unet
+
+    torch.manual_seed(0)
+    narrow = create_model("unet", base_channels=4, max_channels=8, num_downs=5, upsample=upsample, dropout=0)
+    sketch = torch.rand(3, 1, 32, 32) * 2 - 1
+    with torch.no_grad():  # weights whose signal reaches the innermost level, and the norms' statistics of it
+        for module in narrow.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.mul_(10)
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.momentum = 1.0
+        narrow.train()(sketch)
+    wide = widen_unet(narrow, 16, noise=0)
+    assert [level[1].out_channels for level in wide.encoder[1:]] == [8, 16, 16, 16]
+    assert sum(p.numel() for p in wide.parameters()) > 2 * sum(p.numel() for p in narrow.parameters())
+    for training in (False, True):
+        narrow.train(training)
+        wide.train(training)
+        with torch.no_grad():
+            assert torch.allclose(wide(sketch), narrow(sketch), atol=1e-5)
+    wide.eval()
+    narrow.eval()
+    noisy = widen_unet(narrow, 16, noise=0.01).eval()
+    with torch.no_grad():
+        change = (noisy(sketch) - narrow(sketch)).abs().max()
+    assert 0 < change < 0.1  # the copies differ a little, so training can pull them apart
+    with pytest.raises(ValueError, match="below"):
+        widen_unet(narrow, 4)
