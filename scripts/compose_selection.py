@@ -28,7 +28,7 @@ from PIL import Image
 
 import sketch2face.compose as compose
 from build_exemplar_bank import usable
-from sketch2face.data.freehand import TRAINING_PROCEDURES, draw_freehand, prepared_geometry, prepared_items
+from sketch2face.data.freehand import TRAINING_PROCEDURES, VALIDATION_PROCEDURES, draw_freehand, prepared_geometry, prepared_items
 from sketch2face.data.sketch import line_sketch
 from sketch2face.data.transforms import load_image, to_rgb
 from sketch2face.fid import fid_from_features, inception_features, kid_from_features
@@ -39,9 +39,10 @@ from sketch2face.pipeline import SketchToFacePipeline, preprocess_sketch
 FACE_BOX = (32, 48, 224, 240)
 
 
-def drawings_and_photos(source: Path, people: int, bank_rejects: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """One drawing per photo, evenly spread, by the training procedures in turn, seeded by the photo's
-    name. With ``bank_rejects`` only photos that fail the bank's gates (so none is a bank face)."""
+def drawings_and_photos(source: Path, people: int, bank_rejects: bool,
+                        procedures: tuple[str, ...] = TRAINING_PROCEDURES) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One drawing per photo, evenly spread, by ``procedures`` in turn, seeded by the photo's name.
+    With ``bank_rejects`` only photos that fail the bank's gates (so none is a bank face)."""
     candidates = []
     for item in prepared_items(source):
         photo = to_rgb(load_image(source / "photos" / f"{item['name']}.png"))
@@ -52,7 +53,7 @@ def drawings_and_photos(source: Path, people: int, bank_rejects: bool) -> tuple[
     for index, pick in enumerate(picks):
         item, photo = candidates[pick]
         seed = int.from_bytes(hashlib.sha256(f"compose-selection:{item['name']}".encode()).digest()[:4], "big")
-        procedure = TRAINING_PROCEDURES[index % len(TRAINING_PROCEDURES)]
+        procedure = procedures[index % len(procedures)]
         drawings.append(draw_freehand(prepared_geometry(source, item), 256, procedure, rng=seed))
         photos.append(photo)
     return drawings, photos
@@ -75,17 +76,21 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=Path("cache/freehand-val-utk"))
     parser.add_argument("--bank-rejects", action="store_true", help="only photos the bank's gates rejected")
     parser.add_argument("--people", type=int, default=400)
+    parser.add_argument("--procedures", nargs="+", default=list(TRAINING_PROCEDURES),
+                        choices=TRAINING_PROCEDURES + VALIDATION_PROCEDURES,
+                        help="drawing procedures, in turn (never the test-only doodle)")
     parser.add_argument("--models", nargs="+", default=["sketch2face-v4"])
     parser.add_argument("--hub-weights", nargs="+", type=float, default=[0.0, 0.5, 1.0])
     parser.add_argument("--base-candidates", nargs="+", type=int, default=[compose.BASE_CANDIDATES])
     parser.add_argument("--recognise-base", action="store_true")
     args = parser.parse_args()
-    drawings, photos = drawings_and_photos(args.source, args.people, args.bank_rejects)
+    drawings, photos = drawings_and_photos(args.source, args.people, args.bank_rejects, tuple(args.procedures))
     real, real_faces = inception_features(photos), inception_features(face_crops(photos))
     bank = compose.default_bank()
     framed = [((preprocess_sketch(d).values[0] + 1) * 127.5).round().astype(np.uint8) for d in drawings]
     features = [part_features(distance_field(f)) for f in framed]
-    print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''}\n")
+    print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''} "
+          f"by {', '.join(args.procedures)}\n")
     print("| model | HUB_WEIGHT | BASE_CANDIDATES | FID | KID | face FID | face KID | distinct bases | most used base "
           "| recognised as base |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -340,13 +340,20 @@ def test_the_fidelity_slider_reaches_the_server_and_changes_the_face(page):
 
 def test_real_face_parts_and_another_face_reach_the_server(page):
     """"Real face parts" asks for a composed face and "Another face" for the next variation: the
-    server's answers say what it did (X-Composed, X-Variation), and the status line says it too."""
+    server's answers say what it did (X-Composed, X-Variation), and the status line says it too. While
+    the drawing goes on, the page sends the last composite's person back (keep_base), so the face does
+    not turn into someone else at every stroke; "Another face" lets go of them."""
+    sent = []  # (keep_base the page sent, X-Base-Face the server answered) per request
+    page.evaluate("""() => { window.keptBases = []; const plain = window.fetch;
+        window.fetch = (url, options) => { if (String(url).endsWith('/api/generate'))
+            window.keptBases.push(options.body.get('keep_base')); return plain(url, options); }; }""")
 
     def answer(click: str) -> tuple[str, str]:
         page.evaluate("document.getElementById('status').textContent = ''")
         with page.expect_response(lambda r: r.url.endswith("/api/generate")) as reply:
             page.click(click)
         wait_for_face(page)
+        sent.append((page.evaluate("window.keptBases.at(-1)"), reply.value.headers["x-base-face"]))
         return reply.value.headers["x-composed"], reply.value.headers["x-variation"]
 
     page.uncheck("#live")
@@ -358,9 +365,14 @@ def test_real_face_parts_and_another_face_reach_the_server(page):
     assert "previews go through the server" in page.locator("#live-note").text_content()
     assert answer("#generate") == ("true", "0")
     assert "real face parts" in page.locator("#status").text_content()
+    assert answer("#generate") == ("true", "0")
+    assert sent[-2][0] is None and sent[-2][1].isdigit()  # a first composite: no person to keep yet
+    assert sent[-1] == (sent[-2][1], sent[-2][1])  # the same drawing goes on: its person is sent back, and kept
     assert answer("#another") == ("true", "1")
+    assert sent[-1][0] is None  # another face: the page does not hold on to the last person
     assert answer("#another") == ("true", "2")
     page.uncheck("#compose")
     assert page.locator("#another").is_hidden()
     assert "stays on this page" in page.locator("#live-note").text_content()
     assert answer("#generate") == ("false", "0")
+    assert sent[-1][1] == ""

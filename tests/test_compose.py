@@ -130,6 +130,39 @@ def test_the_base_is_the_drawings_own_pick_among_the_nearest(monkeypatch):
                                                           bank.crowding)[0]) for q in queries)
 
 
+def test_the_previous_base_is_kept_while_it_is_still_a_candidate(monkeypatch):
+    """Live drawing: each stroke changes the features and so the seeded pick; ``keep_base`` holds the
+    person while they stay among the candidates, and lets go of one who no longer fits."""
+    import sketch2face.compose as compose
+
+    geometry = FaceGeometry(MEAN_LANDMARKS_256.copy())
+    bank = _bank([draw_freehand(geometry, 256, "strokes", rng=seed) for seed in range(12)], [_face_sketch(False)] * 12)
+    monkeypatch.setattr(compose, "BASE_CANDIDATES", 4)
+    queries = [part_features(distance_field(draw_freehand(geometry, 256, "sketchy", rng=100 + s))) for s in range(6)]
+    for query in queries:
+        order = np.argsort(bank.distances(query, ("rest",)) - compose.HUB_WEIGHT * bank.crowding)
+        for kept in order[:4]:
+            assert bank.choose(query, keep_base=int(kept))["base"] == kept
+            assert bank.choose(query, variation=2, keep_base=int(kept))["base"] == kept
+        assert bank.choose(query, keep_base=int(order[-1]))["base"] == bank.choose(query)["base"]  # no longer fits
+    picks = {bank.choose(q)["base"] for q in queries}
+    assert len(picks) > 1  # without it, drawings this alike get different people
+
+
+def test_compose_drawing_says_which_faces_it_used(drawings, monkeypatch):
+    from sketch2face.compose import compose_drawing
+
+    monkeypatch.setattr("sketch2face.compose.BASE_CANDIDATES", 1)
+    bank = _bank(drawings[:2], [_face_sketch(False)] * 2, [_face_photo(False), _face_photo(True)])
+    made = compose_drawing(drawings[0], "photo", bank=bank)
+    assert made.faces == {"base": 0, "eyes": 1, "nose": 1, "mouth": 1}
+    assert np.array_equal(made.image, compose_photo(drawings[0], bank=bank))
+    assert compose_drawing(drawings[0], "photo", keep_base=1, bank=bank).faces["base"] == 0  # 1 is no candidate
+    assert compose_drawing(drawings[0], "photo", keep_base=99, bank=bank).faces["base"] == 0  # not in the bank
+    with pytest.raises(ValueError, match="composite"):
+        compose_drawing(drawings[0], "oil painting", bank=bank)
+
+
 def test_a_donors_eyes_replace_the_base_faces_own(drawings, monkeypatch):
     monkeypatch.setattr("sketch2face.compose.BASE_CANDIDATES", 1)  # face 0, whose drawing is the query, is the base
     # face 0 is the base (its own drawing is the query); face 1, the only other, gives the parts

@@ -73,9 +73,10 @@ def test_bad_procedure_and_landmarks_are_refused():
         draw_freehand(FaceGeometry(np.zeros((5, 2), np.float32)), 256)
 
 
-def test_the_test_only_procedure_cannot_be_trained_on():
-    with pytest.raises(ConfigError, match="held out for testing"):
-        load_config(None, ["data.freehand_procedures=[strokes, doodle]"])
+@pytest.mark.parametrize("held_out", ["doodle", "cartoon"])
+def test_the_validation_and_test_procedures_cannot_be_trained_on(held_out):
+    with pytest.raises(ConfigError, match="held out for validation or testing"):
+        load_config(None, [f"data.freehand_procedures=[strokes, {held_out}]"])
     with pytest.raises(ConfigError, match="pixel_loss_weights"):
         load_config(None, ["data.pixel_loss_weights=[1, 0.5]"])
     with pytest.raises(ConfigError, match="perceptual_loss_weights"):

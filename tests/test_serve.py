@@ -175,6 +175,33 @@ def test_generate_compose_and_variation_fields(client):
         assert response.status_code == 200, response.text
         faces[str(fields)] = response.content
     assert len(set(faces.values())) == 3  # composing changes the face, and so does another variation
+    response = client.post("/api/generate", files={"image": ("s.png", buffer.getvalue(), "image/png")},
+                           data={"compose": "true"})
+    base = response.headers["X-Base-Face"]
+    assert base.isdigit()  # the person of this composite, to send back while the drawing goes on
+    response = client.post("/api/generate", files={"image": ("s.png", buffer.getvalue(), "image/png")},
+                           data={"compose": "true", "keep_base": base})
+    assert response.status_code == 200 and response.headers["X-Base-Face"] == base
+    assert response.content == faces[str({"compose": "true"})]
+    # another of the drawing's candidates, as a previous stroke's composite might have had: kept
+    import sketch2face.compose as compose
+    from sketch2face.fidelity import distance_field, part_features
+    from sketch2face.pipeline import preprocess_sketch
+
+    bank = compose.default_bank()
+    framed = ((preprocess_sketch(buffer.getvalue()).values[0] + 1) * 127.5).round().astype(np.uint8)
+    order = np.argsort(bank.distances(part_features(distance_field(framed)), ("rest",)) - compose.HUB_WEIGHT * bank.crowding)
+    other = next(str(b) for b in order[:compose.BASE_CANDIDATES] if str(b) != base)
+    response = client.post("/api/generate", files={"image": ("s.png", buffer.getvalue(), "image/png")},
+                           data={"compose": "true", "keep_base": other})
+    assert response.headers["X-Base-Face"] == other and response.content != faces[str({"compose": "true"})]
+    response = client.post("/api/generate", files={"image": ("s.png", buffer.getvalue(), "image/png")},
+                           data={"compose": "false"})
+    assert response.headers["X-Base-Face"] == ""  # not composed: no bank face
+    for bad in ("-1", "1.5", "him"):
+        response = client.post("/api/generate", files={"image": ("s.png", buffer.getvalue(), "image/png")},
+                               data={"compose": "true", "keep_base": bad})
+        assert response.status_code == 422 and "keep_base" in response.json()["error"]
     for bad in ("-1", "1001", "1.5", "many"):
         response = client.post("/api/generate", files={"image": ("s.png", buffer.getvalue(), "image/png")},
                                data={"compose": "true", "variation": bad})

@@ -145,14 +145,21 @@ class ExemplarBank:
         nearest = min(HUB_NEIGHBOURS, len(self) - 1)
         return np.partition(pairwise, nearest - 1, axis=1)[:, :nearest].mean(1)
 
-    def choose(self, features: dict[str, np.ndarray], variation: int = 0) -> dict[str, int]:
+    def choose(self, features: dict[str, np.ndarray], variation: int = 0, keep_base: int | None = None) -> dict[str, int]:
         """The bank face for the base and for each part. The base is the drawing's pick among its
         BASE_CANDIDATES nearest after the hubness correction; ``variation`` k takes the k-th next
-        pick (beyond the candidates, the (k+1)-th nearest) and each part's (k+1)-th nearest."""
+        pick (beyond the candidates, the (k+1)-th nearest) and each part's (k+1)-th nearest.
+
+        ``keep_base``: the base of the previous composite of the same drawing, kept while it is still
+        one of this drawing's candidates. The pick is seeded by the drawing's features, so one more
+        stroke would otherwise draw another person from the candidates almost every time
+        (docs/experiments.md, E18); a page previewing while someone draws passes the last base back."""
         # the base face's own parts are replaced, so only the rest (head, hair, shoulders) chooses it
         order = np.argsort(self.distances(features, ("rest",)) - HUB_WEIGHT * self.crowding)
         candidates = min(BASE_CANDIDATES, len(self))
-        if variation < candidates:
+        if keep_base is not None and keep_base in order[:max(candidates, variation + 1)]:
+            chosen = {"base": int(keep_base)}
+        elif variation < candidates:
             seed = int.from_bytes(hashlib.sha256(np.ascontiguousarray(features["rest"]).tobytes()).digest()[:8], "big")
             chosen = {"base": int(order[np.random.default_rng(seed).permutation(candidates)[variation]])}
         else:
@@ -199,26 +206,47 @@ def _clone_part(canvas: np.ndarray, donor: np.ndarray, donor_points: np.ndarray,
     return cv2.seamlessClone(moved, canvas, mask, centre, cv2.NORMAL_CLONE)
 
 
-def _compose(grey: np.ndarray, variation: int, bank: ExemplarBank | None, image_of) -> np.ndarray:
+@dataclass
+class Composite:
+    image: np.ndarray
+    """A pencil portrait (uint8 greyscale) or a photo (uint8 RGB), the size of the drawing."""
+    faces: dict[str, int]
+    """The bank faces it is made of: "base" (head, hair, outline, background), "eyes", "nose", "mouth"."""
+
+
+def compose_drawing(grey: np.ndarray, composite: str = "photo", variation: int = 0, keep_base: int | None = None,
+                    bank: ExemplarBank | None = None) -> Composite:
+    """A framed line drawing (uint8, square) -> a ``composite`` ("portrait" or "photo") of real face
+    parts that look like its parts, the same size; ``variation`` and ``keep_base`` as in
+    ``ExemplarBank.choose``.
+
+    Raises:
+        ValueError: a negative variation, an unknown composite, or a photo from a bank without photos.
+    """
     if variation < 0:
         raise ValueError(f"variation must be >= 0, got {variation}")
+    image_of = {"portrait": ExemplarBank.sketch, "photo": ExemplarBank.photo}.get(composite)
+    if image_of is None:
+        raise ValueError(f"composite must be 'portrait' or 'photo', got {composite!r}")
     bank = bank or default_bank()
     size = grey.shape[0]
     square = grey if size == FRAME else cv2.resize(grey, (FRAME, FRAME), interpolation=cv2.INTER_AREA)
-    chosen = bank.choose(part_features(distance_field(square)), variation % len(bank))
+    chosen = bank.choose(part_features(distance_field(square)), variation % len(bank),
+                         keep_base if keep_base is not None and 0 <= keep_base < len(bank) else None)
     base = chosen["base"]
     canvas = image_of(bank, base)
     for part, groups in PART_LANDMARKS.items():
         canvas = _clone_part(canvas, image_of(bank, chosen[part]), bank.landmarks[chosen[part]],
                              bank.landmarks[base], groups, PART_MARGIN[part])
-    return canvas if size == FRAME else cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+    image = canvas if size == FRAME else cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+    return Composite(image, chosen)
 
 
 def compose_sketch(grey: np.ndarray, variation: int = 0, bank: ExemplarBank | None = None) -> np.ndarray:
     """A framed line drawing (uint8, square) -> a pencil portrait composed from bank faces, same size.
     The drawing's strokes are not drawn over it: the portrait model would trace them
     (docs/freehand.md); the fidelity control acts on the drawing before its parts are matched."""
-    return _compose(grey, variation, bank, ExemplarBank.sketch)
+    return compose_drawing(grey, "portrait", variation, bank=bank).image
 
 
 def compose_photo(grey: np.ndarray, variation: int = 0, bank: ExemplarBank | None = None) -> np.ndarray:
@@ -228,4 +256,4 @@ def compose_photo(grey: np.ndarray, variation: int = 0, bank: ExemplarBank | Non
     Raises:
         ValueError: the bank has no photos.
     """
-    return _compose(grey, variation, bank, ExemplarBank.photo)
+    return compose_drawing(grey, "photo", variation, bank=bank).image

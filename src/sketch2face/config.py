@@ -98,11 +98,11 @@ class DataConfig:
             if unknown_styles:
                 raise ConfigError(f"data.folder_styles {unknown_styles} are not in data.styles {self.styles}")
         if self.freehand_procedures is not None:
-            from .data.freehand import TEST_PROCEDURES, TRAINING_PROCEDURES
+            from .data.freehand import TEST_PROCEDURES, TRAINING_PROCEDURES, VALIDATION_PROCEDURES
 
-            held_out = [p for p in self.freehand_procedures if p in TEST_PROCEDURES]
+            held_out = [p for p in self.freehand_procedures if p in TEST_PROCEDURES + VALIDATION_PROCEDURES]
             if held_out:
-                raise ConfigError(f"data.freehand_procedures {held_out} are held out for testing; "
+                raise ConfigError(f"data.freehand_procedures {held_out} are held out for validation or testing; "
                                   f"train with {list(TRAINING_PROCEDURES)}")
             unknown_procedures = [p for p in self.freehand_procedures if p not in TRAINING_PROCEDURES]
             if unknown_procedures or not self.freehand_procedures:

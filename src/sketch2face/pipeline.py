@@ -34,6 +34,9 @@ class PreparedSketch:
     photo: np.ndarray | None = None
     """A face photo composed from real face parts (uint8 RGB at the model's resolution): the result
     itself, no generator runs for it."""
+    base_face: int | None = None
+    """With composing: the bank face whose head, hair and background the composite has (pass it back
+    as ``keep_base`` while the same drawing goes on, so the person stays)."""
 
 
 #: Share of a framed 256x256 sketch's pixels that are mid-grey (100-224) and not the anti-aliased rim
@@ -106,14 +109,15 @@ def locate_drawing(grey: np.ndarray) -> tuple[int, int, int] | None:
 
 def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = True,
                       fidelity: float = 1.0, compose: bool = False, variation: int = 0,
-                      composite: str = "portrait") -> PreparedSketch:
+                      composite: str = "portrait", keep_base: int | None = None) -> PreparedSketch:
     """Read, convert to greyscale (transparency -> white paper; grey or unevenly lit paper, as in a
     photo of a drawing, whitened: ``whiten_paper``), frame, resize, and move each face
     part towards plausible training drawings when ``fidelity`` < 1 (``sketch2face.fidelity``; for
     line drawings, not shaded portraits). With ``compose``, a line drawing becomes a ``composite`` of
     real face parts that look like its parts (``sketch2face.compose``; ``variation`` k takes the k-th
-    next nearest parts): a "portrait" (pencil), which a routed model renders with its portrait model,
-    or a "photo", which is the result (``PreparedSketch.photo``).
+    next nearest parts; ``keep_base`` keeps the previous composite's person while it still fits): a
+    "portrait" (pencil), which a routed model renders with its portrait model, or a "photo", which is
+    the result (``PreparedSketch.photo``).
 
     Framing: a drawing that is small or off centre is cropped (or padded) to a square around its ink
     (``locate_drawing``); anything else, and everything with ``align=False``, is padded to a square.
@@ -140,24 +144,23 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
     at_256 = square if resolution == MEASURED_AT else resize(framed, (MEASURED_AT, MEASURED_AT))
     kind = drawing_kind(at_256)
     composed = compose and kind == "lines"
+    base_face = None
     if fidelity < 1.0 or composed:
         if fidelity < 1.0:
             from .fidelity import apply_fidelity
 
             at_256 = apply_fidelity(at_256, fidelity)
-        if composed and composite == "photo":
-            from .compose import compose_photo
-
-            photo = compose_photo(at_256, variation=variation)
-            if resolution != MEASURED_AT:
-                photo = resize(photo, (resolution, resolution))
-            return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed, photo)
         if composed:
-            from .compose import compose_sketch
+            from .compose import compose_drawing
 
-            at_256, kind = compose_sketch(at_256, variation=variation), "portrait"
+            made = compose_drawing(at_256, composite, variation, keep_base)
+            base_face = made.faces["base"]
+            if composite == "photo":
+                photo = made.image if resolution == MEASURED_AT else resize(made.image, (resolution, resolution))
+                return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed, photo, base_face)
+            at_256, kind = made.image, "portrait"
         square = at_256 if resolution == MEASURED_AT else resize(at_256, (resolution, resolution))
-    return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed)
+    return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed, base_face=base_face)
 
 
 def release_routes(model) -> dict[str, str] | None:
@@ -288,7 +291,7 @@ class SketchToFacePipeline(_ModelRunner):
         self.compose = composes_by_default if compose is None else compose
 
     def preprocess(self, image: ImageInput, fidelity: float | None = None, align: bool | None = None,
-                   compose: bool | None = None, variation: int = 0) -> PreparedSketch:
+                   compose: bool | None = None, variation: int = 0, keep_base: int | None = None) -> PreparedSketch:
         """Read, convert to greyscale (transparency -> white paper), frame, resize and apply the
         fidelity control and composition (``preprocess_sketch``); ``fidelity``, ``align`` and ``compose``
         default to the pipeline's.
@@ -298,7 +301,8 @@ class SketchToFacePipeline(_ModelRunner):
         """
         return preprocess_sketch(image, self.resolution, self.align if align is None else align,
                                  self.fidelity if fidelity is None else fidelity,
-                                 self.compose if compose is None else compose, variation, self.composite)
+                                 self.compose if compose is None else compose, variation, self.composite,
+                                 keep_base)
 
     def postprocess(self, output: np.ndarray, frame: Frame, keep_size: bool = False) -> Image.Image:
         """(3, S, S) in [-1, 1], or a composed photo (S, S, 3) uint8 -> RGB image at the model's
@@ -325,7 +329,7 @@ class SketchToFacePipeline(_ModelRunner):
 
     def run(self, images: Iterable[ImageInput], keep_size: bool = False, batch_size: int = 8,
             fidelity: float | None = None, align: bool | None = None, compose: bool | None = None,
-            variation: int = 0) -> Iterator[SketchResult]:
+            variation: int = 0, keep_base: int | None = None) -> Iterator[SketchResult]:
         """Yield one ``SketchResult`` per input, in order, ``batch_size`` inputs per generator call: the
         one inference loop of the CLI, evaluation, the web app and the benchmarks. An input that cannot
         be read, or is blank, yields its error and the others go on."""
@@ -342,7 +346,8 @@ class SketchToFacePipeline(_ModelRunner):
 
         for image in images:
             try:
-                pending.append(SketchResult(image, prepared=self.preprocess(image, fidelity, align, compose, variation)))
+                pending.append(SketchResult(image, prepared=self.preprocess(image, fidelity, align, compose, variation,
+                                                                            keep_base)))
             except InputImageError as error:
                 pending.append(SketchResult(image, error=error))
             if len(pending) == batch_size:

@@ -13,6 +13,10 @@ Procedures (docs/freehand.md shows each):
   shoulder outline and a few hair strands; for training.
 - ``sketchy``: the same features drawn loosely with several short overlapping passes and a
   scribbled hair mass; for training.
+- ``cartoon``: other primitives (an angular jaw, round eyes with dot pupils, straight brows, nostril
+  dots, a straight mouth, C-shaped ears, hatched hair); **for validation only**: choices about
+  drawings unlike the training ones (the composer's, docs/experiments.md E18) are made on it, never
+  on the test procedure, and no recipe trains on it.
 - ``doodle``: primitive shapes (an oval head, almond eyes with filled irises, an L-shaped nose, a
   mouth arc, zig-zag hair); **held out for testing only**: no shipped recipe may train on it.
 """
@@ -32,8 +36,9 @@ from .manifest import read_manifest
 log = logging.getLogger(__name__)
 
 TRAINING_PROCEDURES = ("strokes", "sketchy")
+VALIDATION_PROCEDURES = ("cartoon",)
 TEST_PROCEDURES = ("doodle",)
-PROCEDURES = TRAINING_PROCEDURES + TEST_PROCEDURES
+PROCEDURES = TRAINING_PROCEDURES + VALIDATION_PROCEDURES + TEST_PROCEDURES
 
 # dlib's 68-point layout ("left"/"right" as seen in the image)
 JAW = slice(0, 17)
@@ -467,6 +472,64 @@ def _draw_doodle(geometry: FaceGeometry, size: int, rng: np.random.Generator, st
     return pen
 
 
+def _draw_cartoon(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float) -> _Pen:
+    """Other primitives than both the training procedures and the doodle: for validation only."""
+    landmarks = geometry.landmarks.astype(np.float64)
+    unit = max(geometry.eye_distance, 1.0)
+    warp = _Warp(size, rng, strength, unit)
+    p = warp(deform_landmarks(landmarks, rng, strength))
+    pen = _Pen(size, int(rng.choice([1, 2, 3])), int(rng.integers(0, 60)))
+    tremor = rng.uniform(0.2, 1.0) * (unit / 60)
+    pen.line(_tremble(p[[0, 3, 6, 8, 10, 13, 16]], rng, tremor))  # an angular jaw through seven points
+    for side, (top, bottom) in (("left", (1, 4)), ("right", (15, 12))):  # ears: a C outside the jaw
+        a, b = p[top], p[bottom]
+        outward = (a - p[27]) / max(np.linalg.norm(a - p[27]), 1.0)
+        pen.line(_bezier(a, (a + b) / 2 + outward * 0.35 * unit, b))
+    for eye in (p[EYE_LEFT], p[EYE_RIGHT]):  # round eyes, a dot for the pupil
+        centre = eye.mean(0)
+        radius = max(2.5, 0.32 * np.linalg.norm(eye[3] - eye[0]) * rng.uniform(0.8, 1.2))
+        circle = centre + radius * np.stack([np.cos(np.linspace(0, 2 * np.pi, 20)),
+                                             np.sin(np.linspace(0, 2 * np.pi, 20))], 1)
+        pen.line(circle, closed=True)
+        pen.disc(centre + rng.normal(0, 0.1 * radius, 2), max(1.0, 0.35 * radius))
+    for brow in (p[BROW_LEFT], p[BROW_RIGHT]):  # straight brows
+        pen.line(np.array([brow[0], brow[4]]), width=pen.width + 1)
+    for nostril in (p[31] + (p[32] - p[31]) * 0.3, p[35] + (p[34] - p[35]) * 0.3):
+        pen.disc(nostril, max(1.0, 0.06 * unit))
+    if rng.random() < 0.5:  # one side of the nose as a short line
+        side = p[[27, 29, 31]] if rng.random() < 0.5 else p[[27, 29, 35]]
+        pen.line(side)
+    if rng.random() < 0.7:  # a straight mouth with turned-up corners, or an open oval
+        corner = np.array([0, -0.06 * unit])
+        pen.line(np.array([p[48] + corner, p[48], p[54], p[54] + corner]))
+    else:
+        mouth = p[LIPS_OUTER]
+        (cx, cy), (w, h), angle = cv2.fitEllipse(mouth.astype(np.float32))
+        pen.line(cv2.ellipse2Poly((int(cx), int(cy)), (max(2, int(w / 2)), max(1, int(h / 3))), int(angle),
+                                  0, 360, 15).astype(np.float64), closed=True)
+    centre = _head_centre(landmarks)
+    if geometry.silhouette is not None:
+        runs = _outline_runs(geometry.silhouette)
+        hair = [warp(run) for run in _hair_outline(runs, landmarks)]
+        for run in hair:  # the hair's outline as a few straight segments
+            pen.line(run[:: max(1, len(run) // 8)])
+        for run in (runs if rng.random() < 0.6 else []):  # shoulders: the outline below the hair
+            low = run[run[:, 1] > landmarks[8, 1]]
+            if len(low) >= 10:
+                pen.line(warp(low[:: max(1, len(low) // 6)]))
+    else:
+        brows = np.vstack([p[BROW_LEFT], p[BROW_RIGHT]])
+        top = brows[:, 1].min() - 1.2 * unit
+        hair = [np.array([p[0], [p[0][0], top + 0.4 * unit], [centre[0], top], [p[16][0], top + 0.4 * unit], p[16]])]
+    for run in hair:  # hatching: short lines from the outline towards the head's centre
+        for point in run[:: max(1, len(run) // int(rng.integers(8, 20)))]:
+            inward = centre - point
+            length = rng.uniform(0.15, 0.3) * np.linalg.norm(inward)
+            pen.line(np.array([point, point + inward / max(np.linalg.norm(inward), 1.0) * length]),
+                     width=max(1, pen.width - 1))
+    return pen
+
+
 def draw_freehand(geometry: FaceGeometry, size: int, procedure: str = "strokes",
                   rng: np.random.Generator | int | None = None, strength: float = 1.0) -> np.ndarray:
     """A freehand drawing of the face in ``geometry`` (size x size uint8, ink on white paper).
@@ -496,4 +559,6 @@ def _render(geometry: FaceGeometry, size: int, procedure: str, rng, strength: fl
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     if procedure == "doodle":
         return _draw_doodle(geometry, size, rng, strength)
+    if procedure == "cartoon":
+        return _draw_cartoon(geometry, size, rng, strength)
     return _draw_strokes(geometry, size, rng, strength, loose=procedure == "sketchy")

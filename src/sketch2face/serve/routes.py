@@ -9,7 +9,7 @@ import io
 import re
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParameter
@@ -24,6 +24,9 @@ from ..data.transforms import InputImageError, load_image
 from ..io import ONNX_FILE, ModelNotFoundError, Release, atomic_write_bytes, resolve_model_dir
 from .db import HistoryItem, LoginSession, User, utcnow
 from .security import BodyTooLarge, hash_password, new_token, token_digest, verify_password
+
+if TYPE_CHECKING:  # the pipeline (numpy, OpenCV) loads when a model is first used, not with the routes
+    from ..pipeline import PreparedSketch
 
 #: A history item's id in a URL: a database integer (SQLite's is 64-bit), else 422, not a 500.
 HistoryId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
@@ -52,7 +55,11 @@ GENERATE_BODY = {
                                                               "renders, as the model says; default: what the "
                                                               "model says; the default model composes)"},
                 "variation": {"type": "integer", "minimum": 0, "maximum": 1000,
-                              "description": "with compose: 0 the nearest face parts, N the N-th next nearest"}}}},
+                              "description": "with compose: 0 the nearest face parts, N the N-th next nearest"},
+                "keep_base": {"type": "integer", "minimum": 0,
+                              "description": "with compose: the X-Base-Face of the previous result for the same "
+                                             "drawing; that person is kept while the drawing still fits them "
+                                             "(a page previewing while someone draws sends it back)"}}}},
             "image/png": {"schema": {"type": "string", "format": "binary"}},
             "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
         },
@@ -220,6 +227,12 @@ async def generate(request: Request) -> Response:
         raise HTTPException(422, "variation must be a whole number from 0 to 1000") from None
     if not 0 <= variation <= 1000:
         raise HTTPException(422, "variation must be a whole number from 0 to 1000")
+    try:
+        keep_base = int(options["keep_base"]) if options.get("keep_base", "") != "" else None
+    except ValueError:
+        raise HTTPException(422, "keep_base must be a whole number (a previous X-Base-Face)") from None
+    if keep_base is not None and keep_base < 0:
+        raise HTTPException(422, "keep_base must be a whole number (a previous X-Base-Face)")
     store = request.app.state.models
     model_name = options.get("model") or None
     if model_name is not None and model_name not in store.names():
@@ -229,17 +242,17 @@ async def generate(request: Request) -> Response:
     except (ModelNotFoundError, BackendUnavailableError) as error:
         raise HTTPException(422, str(error)) from None
 
-    def run() -> tuple[Image.Image, Image.Image, bool]:
+    def run() -> tuple[Image.Image, Image.Image, PreparedSketch]:
         sketch_image = load_image(data, max_pixels=request.app.state.settings.max_pixels)
         with store.inference_lock:
             result = next(pipe.run([sketch_image], fidelity=fidelity, align=align, compose=compose,
-                                   variation=variation))
+                                   variation=variation, keep_base=keep_base))
         if result.error is not None:
             raise result.error
-        return Image.fromarray(result.prepared.greyscale), result.face, result.prepared.composed
+        return Image.fromarray(result.prepared.greyscale), result.face, result.prepared
 
     try:
-        sketch, face, composed = await run_in_threadpool(run)
+        sketch, face, prepared = await run_in_threadpool(run)
     except InputImageError as error:
         message = str(error).replace("<", "").replace(">", "")
         raise HTTPException(422, message) from None
@@ -249,9 +262,11 @@ async def generate(request: Request) -> Response:
     session = _current_session(request)
     if session is not None and request.headers.get("x-csrf-token") == session.csrf_token:
         await run_in_threadpool(_save_history, request, session.user_id, pipe.model_name, sketch, encoded, fmt)
+    composed = prepared.composed
     return Response(encoded, media_type=f"image/{fmt}",
                     headers={"X-Model": pipe.model_name, "X-Composed": "true" if composed else "false",
                              "X-Variation": str(variation) if composed else "0",
+                             "X-Base-Face": str(prepared.base_face) if prepared.base_face is not None else "",
                              "Content-Disposition": f'inline; filename="face.{fmt}"'})
 
 

@@ -13,6 +13,9 @@ const state = {
   csrf: null, user: null, previewTimer: null, requestId: 0, faceUrl: null,
   live: null,  // a LivePreview (live.js) when the page can run the small model itself
   variation: 0,  // with "Real face parts": 0 the nearest parts, N the N-th next nearest ("Another face")
+  // the bank face of the last composite (X-Base-Face): sent back while the drawing goes on, so the
+  // person stays the same from stroke to stroke; forgotten for a new drawing, model or "Another face"
+  baseFace: null,
   liveNote: null,  // what the page says about the in-browser preview, when it has one
 };
 const HISTORY_LIMIT = 50;
@@ -126,7 +129,7 @@ $("pen").onclick = () => selectTool("pen");
 $("eraser").onclick = () => selectTool("eraser");
 $("undo").onclick = () => restore(state.undo, state.redo);
 $("redo").onclick = () => restore(state.redo, state.undo);
-$("clear").onclick = () => { snapshot(); clearCanvas(); state.inked = false; setStatus("Canvas cleared."); };
+$("clear").onclick = () => { snapshot(); clearCanvas(); state.inked = false; state.baseFace = null; setStatus("Canvas cleared."); };
 $("guide").onchange = drawGuide;
 $("shadow").onchange = drawGuide;
 $("generate").onclick = () => generate();
@@ -149,12 +152,13 @@ function drawOnCanvas(bitmap) {
   const w = bitmap.width * scale, h = bitmap.height * scale;
   ctx.drawImage(bitmap, (sketch.width - w) / 2, (sketch.height - h) / 2, w, h);
   state.inked = !isBlank();
+  state.baseFace = null;
 }
 
 // example line drawings to start from (the freehand training procedure on CUFS training photos)
 $("example").onchange = async (event) => {
   const choice = event.target.value;
-  if (!choice) { snapshot(); clearCanvas(); state.inked = false; setStatus("Canvas cleared."); return; }
+  if (!choice) { snapshot(); clearCanvas(); state.inked = false; state.baseFace = null; setStatus("Canvas cleared."); return; }
   try {
     const reply = await fetch(`/static/examples/drawing-${choice}.png`);
     if (!reply.ok) throw new Error(reply.statusText);
@@ -216,12 +220,15 @@ async function requestFace(format) {
   form.append("fidelity", (Number($("fidelity").value) / 100).toFixed(2));
   form.append("compose", $("compose").checked ? "true" : "false");
   form.append("variation", String(state.variation));
+  if (state.baseFace !== null) form.append("keep_base", String(state.baseFace));
   const headers = state.csrf ? { "X-CSRF-Token": state.csrf } : {};
   const response = await fetch("/api/generate", { method: "POST", body: form, headers, credentials: "same-origin" });
   if (!response.ok) {
     const problem = await response.json().catch(() => ({ error: response.statusText }));
     throw new Error(problem.error || response.statusText);
   }
+  const base = response.headers.get("X-Base-Face");
+  state.baseFace = base === null || base === "" ? null : Number(base);
   return { blob: await response.blob(), composed: response.headers.get("X-Composed") === "true" };
 }
 
@@ -275,6 +282,7 @@ async function loadModels() {
     $("compose").checked = composing.has(select.value);
     $("another").hidden = !$("compose").checked;
     state.variation = 0;
+    state.baseFace = null;
     showLiveNote();
   };
   followModel();
@@ -390,9 +398,11 @@ $("compose").addEventListener("change", () => {
   $("another").hidden = !$("compose").checked;
   showLiveNote();
   state.variation = 0;
+  state.baseFace = null;
   if (state.inked) schedulePreview();
 });
 $("another").onclick = () => {
   state.variation += 1;
+  state.baseFace = null;
   generate();
 };
