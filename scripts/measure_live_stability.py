@@ -65,10 +65,10 @@ def sheet(source: Path, path: Path) -> None:
     columns, kept = [], None
     for count in range(len(strokes) - 5, len(strokes) + 1):
         drawing = render(strokes[:count])
-        stateless = pipe.run([drawing], keep_size=True)
+        stateless = next(pipe.run([drawing], keep_size=True)).face
         result = next(pipe.run([drawing], keep_size=True, keep_base=kept))
         kept = result.prepared.base_face
-        cells = [np.repeat(drawing[:, :, None], 3, 2), np.asarray(next(stateless).face), np.asarray(result.face)]
+        cells = [np.repeat(drawing[:, :, None], 3, 2), np.asarray(stateless), np.asarray(result.face)]
         columns.append(np.concatenate([np.asarray(Image.fromarray(c).resize((160, 160))) for c in cells], 0))
     atomic = path.with_name(f".{path.name}.tmp")
     Image.fromarray(np.concatenate(columns, 1)).save(atomic, "JPEG", quality=88)

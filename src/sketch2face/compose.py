@@ -231,8 +231,7 @@ def compose_drawing(grey: np.ndarray, composite: str = "photo", variation: int =
     bank = bank or default_bank()
     size = grey.shape[0]
     square = grey if size == FRAME else cv2.resize(grey, (FRAME, FRAME), interpolation=cv2.INTER_AREA)
-    chosen = bank.choose(part_features(distance_field(square)), variation % len(bank),
-                         keep_base if keep_base is not None and 0 <= keep_base < len(bank) else None)
+    chosen = bank.choose(part_features(distance_field(square)), variation % len(bank), keep_base)
     base = chosen["base"]
     canvas = image_of(bank, base)
     for part, groups in PART_LANDMARKS.items():

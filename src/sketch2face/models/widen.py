@@ -48,6 +48,10 @@ def widen_unet(model: UNetGenerator, max_channels: int, noise: float = 0.01, see
     encoded = [mapping(i) for i in range(n)]  # outputs of encoder level i (the skips)
     decoded = [mapping(i) for i in range(n - 1)]  # outputs of decoder level i + 1 (concatenated with skip i)
 
+    def counts_of(m: np.ndarray, width: int) -> np.ndarray:
+        """For each new channel, how many new channels copy the same old one."""
+        return np.bincount(m, minlength=width)[m]
+
     def reads(level: int) -> tuple[np.ndarray, np.ndarray]:
         """What decoder level ``level`` reads: for each new input channel, the old one, and its copy count."""
         if level == n - 1 or level < old_config.skip_from:
@@ -55,11 +59,8 @@ def widen_unet(model: UNetGenerator, max_channels: int, noise: float = 0.01, see
         else:
             parts = [(decoded[level], 0), (encoded[level], old_widths[level])]
         index = np.concatenate([m + offset for m, offset in parts])
-        counts = np.concatenate([np.bincount(m, minlength=old_widths[level])[m] for m, _ in parts])
+        counts = np.concatenate([counts_of(m, old_widths[level]) for m, _ in parts])
         return index, counts
-
-    def counts_of(m: np.ndarray, width: int) -> np.ndarray:
-        return np.bincount(m, minlength=width)[m]
 
     with torch.no_grad():
         for level in range(n):
