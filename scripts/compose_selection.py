@@ -39,19 +39,23 @@ from sketch2face.pipeline import SketchToFacePipeline, preprocess_sketch
 FACE_BOX = (32, 48, 224, 240)
 
 
-def drawings_and_photos(source: Path, people: int, bank_rejects: bool,
-                        procedures: tuple[str, ...] = TRAINING_PROCEDURES) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """One drawing per photo, evenly spread, by ``procedures`` in turn, seeded by the photo's name.
-    With ``bank_rejects`` only photos that fail the bank's gates (so none is a bank face)."""
+def validation_faces(source: Path, people: int, bank_rejects: bool) -> list[tuple[dict, np.ndarray]]:
+    """``people`` prepared items of ``source`` with their photos, evenly spread; with ``bank_rejects``
+    only photos that fail the bank's gates (so none is a bank face)."""
     candidates = []
     for item in prepared_items(source):
         photo = to_rgb(load_image(source / "photos" / f"{item['name']}.png"))
         if not bank_rejects or not usable(photo, line_sketch(photo), np.asarray(item["landmarks"], np.float32)):
             candidates.append((item, photo))
     picks = np.linspace(0, len(candidates) - 1, min(people, len(candidates))).round().astype(int)
+    return [candidates[pick] for pick in picks]
+
+
+def drawings_and_photos(source: Path, people: int, bank_rejects: bool,
+                        procedures: tuple[str, ...] = TRAINING_PROCEDURES) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One drawing per ``validation_faces`` photo by ``procedures`` in turn, seeded by the photo's name."""
     drawings, photos = [], []
-    for index, pick in enumerate(picks):
-        item, photo = candidates[pick]
+    for index, (item, photo) in enumerate(validation_faces(source, people, bank_rejects)):
         seed = int.from_bytes(hashlib.sha256(f"compose-selection:{item['name']}".encode()).digest()[:4], "big")
         procedure = procedures[index % len(procedures)]
         drawings.append(draw_freehand(prepared_geometry(source, item), 256, procedure, rng=seed))

@@ -20,11 +20,9 @@ import cv2
 import numpy as np
 
 import sketch2face.compose as compose
-from build_exemplar_bank import usable
+from compose_selection import validation_faces
 from sketch2face.data.freehand import (TRAINING_PROCEDURES, VALIDATION_PROCEDURES, freehand_strokes,
                                        prepared_geometry, prepared_items)
-from sketch2face.data.sketch import line_sketch
-from sketch2face.data.transforms import load_image, to_rgb
 from sketch2face.fidelity import distance_field, part_features
 from sketch2face.pipeline import preprocess_sketch
 
@@ -38,13 +36,9 @@ def render(strokes, size: int = 256) -> np.ndarray:
 
 
 def feature_sequences(source: Path, people: int, procedure: str) -> list[list[dict]]:
-    rejects = [item for item in prepared_items(source)
-               if not usable(photo := to_rgb(load_image(source / "photos" / f"{item['name']}.png")),
-                             line_sketch(photo), np.asarray(item["landmarks"], np.float32))]
-    picks = np.linspace(0, len(rejects) - 1, min(people, len(rejects))).round().astype(int)
     sequences = []
-    for seed, pick in enumerate(picks):
-        strokes = freehand_strokes(prepared_geometry(source, rejects[pick]), 256, procedure, rng=seed)
+    for seed, (item, _) in enumerate(validation_faces(source, people, bank_rejects=True)):
+        strokes = freehand_strokes(prepared_geometry(source, item), 256, procedure, rng=seed)
         steps = []
         for count in range(len(strokes) // 2, len(strokes) + 1):
             framed = ((preprocess_sketch(render(strokes[:count])).values[0] + 1) * 127.5).round().astype(np.uint8)
