@@ -11,10 +11,15 @@ benchmark, drawn by the training procedures, scored against their photos.
     python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects \\
         --models sketch2face-v4 sketch2face-v5 --hub-weights 0.5 --base-candidates 1 10 --recognise-base
 
+    # E20: the pool of base candidates, on drawings by the validation-only procedure
+    python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \\
+        --models sketch2face-v5 --hub-weights 0.5 --base-candidates 1 10 20 40
+
 (HUB_WEIGHT 0 is composing as it was before the correction; BASE_CANDIDATES 1 takes the nearest
 base, as before E17.) Prints a Markdown table per model, weight and number of base candidates: FID and KID on the whole frame and on the face (rows 48-240, columns 32-224 of the aligned
 frame, where alignment padding rarely reaches), how many distinct base faces the drawings chose,
-and with --recognise-base the share of faces dlib takes for their base bank person (distance < 0.6):
+how far the chosen bases' outline and hair are from the drawing's (the mean "rest" feature distance:
+what a larger candidate pool costs in following the drawing), and with --recognise-base the share of faces dlib takes for their base bank person (distance < 0.6):
 the hair, outline and background of a composite are the base face's.
 """
 import argparse
@@ -96,13 +101,14 @@ def main() -> None:
     print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''} "
           f"by {', '.join(args.procedures)}\n")
     print("| model | HUB_WEIGHT | BASE_CANDIDATES | FID | KID | face FID | face KID | distinct bases | most used base "
-          "| recognised as base |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| outline distance | recognised as base |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     pipes = {model: SketchToFacePipeline(model, backend="torch") for model in args.models}
     for model, hub_weight, candidates in itertools.product(args.models, args.hub_weights, args.base_candidates):
         pipe = pipes[model]
         compose.HUB_WEIGHT, compose.BASE_CANDIDATES = hub_weight, candidates
         bases = [bank.choose(f)["base"] for f in features]
+        outline_distance = np.mean([bank.distances(f, ("rest",))[b] for f, b in zip(features, bases)])
         faces = [np.asarray(r.face) for r in pipe.run(drawings, keep_size=True)]
         fake, fake_faces = inception_features(faces), inception_features(face_crops(faces))
         scores = [fid_from_features(fake, real), kid_from_features(fake, real)[0],
@@ -110,7 +116,7 @@ def main() -> None:
         recognised = f"{recognised_as_base(faces, bases, bank):.1%}" if args.recognise_base else ""
         counts = Counter(bases)
         print(f"| {model} | {hub_weight:g} | {candidates} | {scores[0]:.1f} | {scores[1]:.4f} | {scores[2]:.1f} | {scores[3]:.4f} "
-              f"| {len(counts)} | {counts.most_common(1)[0][1]} | {recognised} |", flush=True)
+              f"| {len(counts)} | {counts.most_common(1)[0][1]} | {outline_distance:.2f} | {recognised} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -352,3 +352,26 @@ def test_identity_loss_trains_and_is_logged(paired_folder, identity_head_file, t
     assert any("loss_identity" in record and record["loss_identity"] > 0 for record in history)
     with pytest.raises(ConfigError, match="lambda_identity"):
         load_config("configs/smoke.yaml", ["train.lambda_identity=-1"])
+
+
+def test_paired_kid_draws_use_the_same_people_for_every_model():
+    """scripts/compare_on_validation.py: a model identical to the reference differs by exactly 0 in every
+    draw (the same half of the people for both), and one whose features sit nearer the real ones wins
+    every draw."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "compare_on_validation.py"
+    spec = importlib.util.spec_from_file_location("compare_on_validation", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 16))
+    reference = real + rng.normal(0.8, 1.0, size=real.shape)
+    draws = module.paired_kid_draws({"reference": reference, "same": reference.copy(),
+                                     "nearer": real + 0.2 * (reference - real)}, real, draws=20)
+    assert len(draws["reference"]) == 20 and np.ptp(draws["reference"]) > 0  # the halves differ
+    np.testing.assert_array_equal(draws["same"], draws["reference"])
+    assert (draws["nearer"] < draws["reference"]).all()

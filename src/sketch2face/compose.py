@@ -70,7 +70,8 @@ HUB_NEIGHBOURS = 10
 #: and hair say little about the rest of the head, and a procedure unlike the training ones sends
 #: most drawings to the same nearest faces (376 test doodles chose 55 bases, 47 of them the same;
 #: drawings of the same people by a training procedure chose 297). Measured on validation drawings
-#: (docs/experiments.md, E17: `python scripts/compose_selection.py --base-candidates 1 10`).
+#: (docs/experiments.md, E17: `python scripts/compose_selection.py --base-candidates 1 10`); 20 or 40
+#: candidates follow the drawing's outline less and score no better on the validation-only procedure (E20).
 BASE_CANDIDATES = 10
 #: Stored sketches and photos are JPEG at this quality (a bank of 1,500 sketches is about 20 MB of PNG,
 #: 8 MB of JPEG).
