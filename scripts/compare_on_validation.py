@@ -27,7 +27,7 @@ from sketch2face.pipeline import _ModelRunner
 from sketch2face.train import load_training_data
 
 
-def validation_faces(model: str, sketches: np.ndarray) -> np.ndarray:
+def model_faces(model: str, sketches: np.ndarray) -> np.ndarray:
     runner = _ModelRunner(model, backend="torch", precision="fp32")
     batches = []
     for start in range(0, len(sketches), 8):
@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     _, val = load_training_data(load_config(args.config))
     real = inception_features(list(val.photos))
-    faces = {model: validation_faces(model, val.sketches) for model in args.models}
+    faces = {model: model_faces(model, val.sketches) for model in args.models}
     features = {model: inception_features(list(images)) for model, images in faces.items()}
     ssims = {model: per_image_ssim(images, val.photos) for model, images in faces.items()}
     draws = paired_kid_draws(features, real, args.draws)
