@@ -27,8 +27,9 @@ from sketch2face.pipeline import _ModelRunner
 from sketch2face.train import load_training_data
 
 
-def model_faces(model: str, sketches: np.ndarray) -> np.ndarray:
-    runner = _ModelRunner(model, backend="torch", precision="fp32")
+def model_faces(model: str, sketches: np.ndarray, backend: str = "torch") -> np.ndarray:
+    """The model's faces (uint8 RGB) for (N, S, S) uint8 sketches, in fp32 (a run's release has no ONNX file)."""
+    runner = _ModelRunner(model, backend=backend, precision="fp32")
     batches = []
     for start in range(0, len(sketches), 8):
         output = runner.predict(sketches[start:start + 8].astype(np.float32)[:, None] / 127.5 - 1)

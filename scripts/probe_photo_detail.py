@@ -18,10 +18,10 @@ import argparse
 
 import cv2
 import numpy as np
+from compare_on_validation import model_faces
 
 from sketch2face.config import load_config
 from sketch2face.fid import fid_from_features, inception_features, kid_from_features
-from sketch2face.pipeline import _ModelRunner
 from sketch2face.train import load_training_data
 
 #: Detail is what a Gaussian blur of this sigma (pixels at 256) removes.
@@ -80,10 +80,7 @@ def main() -> None:
     parser.add_argument("--model", default="sketch2face-long")
     args = parser.parse_args()
     train, val = load_training_data(load_config(args.config))
-    runner = _ModelRunner(args.model, backend="onnx", precision="fp32")
-    faces = np.concatenate([
-        as_image((runner.predict(val.sketches[s:s + 8].astype(np.float32)[:, None] / 127.5 - 1).transpose(0, 2, 3, 1) + 1) * 127.5)
-        for s in range(0, len(val), 8)])
+    faces = model_faces(args.model, val.sketches, backend="onnx")
     real = inception_features(list(val.photos))
     folders = sorted(set(val.sources.tolist()))
     print(f"{len(val)} validation pairs ({', '.join(str((val.sources == k).sum()) for k in folders)} per folder)\n")
