@@ -15,6 +15,11 @@ benchmark, drawn by the training procedures, scored against their photos.
     python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \\
         --models sketch2face-v5 --hub-weights 0.5 --base-candidates 1 10 20 40
 
+    # E24: drawings without the person's outline (the procedures' own branch for a photo without a
+    # silhouette: no hair or shoulder outline; cartoon draws a generic cap of hair instead)
+    python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \\
+        --no-outline --models sketch2face-v6 --hub-weights 0.5 --base-candidates 10
+
 (HUB_WEIGHT 0 is composing as it was before the correction; BASE_CANDIDATES 1 takes the nearest
 base, as before E17.) Prints a Markdown table per model, weight and number of base candidates: FID and KID on the whole frame and on the face (rows 48-240, columns 32-224 of the aligned
 frame, where alignment padding rarely reaches), how many distinct base faces the drawings chose,
@@ -23,6 +28,7 @@ what a larger candidate pool costs in following the drawing), and with --recogni
 the hair, outline and background of a composite are the base face's.
 """
 import argparse
+import dataclasses
 import hashlib
 import itertools
 from collections import Counter
@@ -57,13 +63,18 @@ def validation_faces(source: Path, people: int, bank_rejects: bool) -> list[tupl
 
 
 def drawings_and_photos(source: Path, people: int, bank_rejects: bool,
-                        procedures: tuple[str, ...] = TRAINING_PROCEDURES) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """One drawing per ``validation_faces`` photo by ``procedures`` in turn, seeded by the photo's name."""
+                        procedures: tuple[str, ...] = TRAINING_PROCEDURES,
+                        outline: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One drawing per ``validation_faces`` photo by ``procedures`` in turn, seeded by the photo's name;
+    without ``outline``, drawn as if the photo had no silhouette (no hair or shoulder outline)."""
     drawings, photos = [], []
     for index, (item, photo) in enumerate(validation_faces(source, people, bank_rejects)):
         seed = int.from_bytes(hashlib.sha256(f"compose-selection:{item['name']}".encode()).digest()[:4], "big")
         procedure = procedures[index % len(procedures)]
-        drawings.append(draw_freehand(prepared_geometry(source, item), 256, procedure, rng=seed))
+        geometry = prepared_geometry(source, item)
+        if not outline:
+            geometry = dataclasses.replace(geometry, silhouette=None)
+        drawings.append(draw_freehand(geometry, 256, procedure, rng=seed))
         photos.append(photo)
     return drawings, photos
 
@@ -88,18 +99,21 @@ def main() -> None:
     parser.add_argument("--procedures", nargs="+", default=list(TRAINING_PROCEDURES),
                         choices=TRAINING_PROCEDURES + VALIDATION_PROCEDURES,
                         help="drawing procedures, in turn (never the test-only doodle)")
+    parser.add_argument("--no-outline", action="store_true",
+                        help="draw without the person's silhouette: no hair or shoulder outline")
     parser.add_argument("--models", nargs="+", default=["sketch2face-v4"])
     parser.add_argument("--hub-weights", nargs="+", type=float, default=[0.0, 0.5, 1.0])
     parser.add_argument("--base-candidates", nargs="+", type=int, default=[compose.BASE_CANDIDATES])
     parser.add_argument("--recognise-base", action="store_true")
     args = parser.parse_args()
-    drawings, photos = drawings_and_photos(args.source, args.people, args.bank_rejects, tuple(args.procedures))
+    drawings, photos = drawings_and_photos(args.source, args.people, args.bank_rejects, tuple(args.procedures),
+                                           outline=not args.no_outline)
     real, real_faces = inception_features(photos), inception_features(face_crops(photos))
     bank = compose.default_bank()
     framed = [((preprocess_sketch(d).values[0] + 1) * 127.5).round().astype(np.uint8) for d in drawings]
     features = [part_features(distance_field(f)) for f in framed]
     print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''} "
-          f"by {', '.join(args.procedures)}\n")
+          f"by {', '.join(args.procedures)}{', without the outline' if args.no_outline else ''}\n")
     print("| model | HUB_WEIGHT | BASE_CANDIDATES | FID | KID | face FID | face KID | distinct bases | most used base "
           "| outline distance | recognised as base |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
