@@ -10,17 +10,25 @@ edges), sit where aligned faces sit (landmarks) and whose
 sketch has ink in the face (a washed-out photo gives a blank face to compose from); stores for each its
 aligned photo and pencil sketch (``line_sketch`` of the photo; both JPEG), its landmarks, and
 the part features of a drawing of it by a training procedure (``strokes`` and ``sketchy`` in turn,
-seeded by position). The test-only procedure is never used. (UTKFace's tight crops never pass the
+seeded by position), and the "rest" feature of the same drawing made without the person's outline,
+as drawn and as the pipeline frames it (``compose.REST_WITHOUT_OUTLINE``, ``..._AS_FRAMED``). The test-only procedure is never used. (UTKFace's tight crops never pass the
 padding gate, so the shipped bank has no UTKFace face.)
 """
 import argparse
+import dataclasses
 import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from sketch2face.compose import BANK_FILE, JPEG_QUALITY, ExemplarBank
+from sketch2face.compose import (
+    BANK_FILE,
+    JPEG_QUALITY,
+    REST_WITHOUT_OUTLINE,
+    REST_WITHOUT_OUTLINE_AS_FRAMED,
+    ExemplarBank,
+)
 from sketch2face.data.freehand import (
     MEAN_LANDMARKS_256,
     TRAINING_PROCEDURES,
@@ -31,6 +39,7 @@ from sketch2face.data.freehand import (
 from sketch2face.data.sketch import line_sketch
 from sketch2face.data.transforms import load_image
 from sketch2face.fidelity import distance_field, part_features
+from sketch2face.pipeline import preprocess_sketch
 
 
 def folder_and_count(text: str) -> tuple[Path, int]:
@@ -99,6 +108,10 @@ def main() -> None:
             drawing = draw_freehand(geometry, 256, procedure, rng=int(index))
             for name, feature in part_features(distance_field(drawing)).items():
                 features.setdefault(name, []).append(feature)
+            alone = draw_freehand(dataclasses.replace(geometry, silhouette=None), 256, procedure, rng=int(index))
+            features.setdefault(REST_WITHOUT_OUTLINE, []).append(part_features(distance_field(alone))["rest"])
+            framed = ((preprocess_sketch(alone).values[0] + 1) * 127.5).round().astype(np.uint8)
+            features.setdefault(REST_WITHOUT_OUTLINE_AS_FRAMED, []).append(part_features(distance_field(framed))["rest"])
             landmarks.append(geometry.landmarks)
             sketches.append(jpeg(sketch))
             photos.append(jpeg(photo))

@@ -24,7 +24,8 @@ benchmark, drawn by the training procedures, scored against their photos.
 base, as before E17.) Prints a Markdown table per model, weight and number of base candidates: FID and KID on the whole frame and on the face (rows 48-240, columns 32-224 of the aligned
 frame, where alignment padding rarely reaches), how many distinct base faces the drawings chose,
 how far the chosen bases' outline and hair are from the drawing's (the mean "rest" feature distance:
-what a larger candidate pool costs in following the drawing), and with --recognise-base the share of faces dlib takes for their base bank person (distance < 0.6):
+what a larger candidate pool costs in following the drawing), the share of drawings matched as a face
+drawn alone (``compose.ExemplarBank.how_drawn``: "face" or "enlarged face"), and with --recognise-base the share of faces dlib takes for their base bank person (distance < 0.6):
 the hair, outline and background of a composite are the base face's.
 """
 import argparse
@@ -44,7 +45,7 @@ from sketch2face.data.sketch import line_sketch
 from sketch2face.data.transforms import load_image, to_rgb
 from sketch2face.fid import fid_from_features, inception_features, kid_from_features
 from sketch2face.fidelity import distance_field, part_features
-from sketch2face.pipeline import SketchToFacePipeline, preprocess_sketch
+from sketch2face.pipeline import SketchToFacePipeline
 
 #: The face in the aligned 256x256 frame: below the top of the hair, inside the shoulders.
 FACE_BOX = (32, 48, 224, 240)
@@ -105,32 +106,60 @@ def main() -> None:
     parser.add_argument("--hub-weights", nargs="+", type=float, default=[0.0, 0.5, 1.0])
     parser.add_argument("--base-candidates", nargs="+", type=int, default=[compose.BASE_CANDIDATES])
     parser.add_argument("--recognise-base", action="store_true")
+    parser.add_argument("--outline-only", action="store_true",
+                        help="match every drawing as drawn with the person's outline (the composer before E25)")
+    parser.add_argument("--sheet", type=Path, help="write a contact sheet: drawing | each row's face | photo")
     args = parser.parse_args()
     drawings, photos = drawings_and_photos(args.source, args.people, args.bank_rejects, tuple(args.procedures),
                                            outline=not args.no_outline)
     real, real_faces = inception_features(photos), inception_features(face_crops(photos))
     bank = compose.default_bank()
-    framed = [((preprocess_sketch(d).values[0] + 1) * 127.5).round().astype(np.uint8) for d in drawings]
-    features = [part_features(distance_field(f)) for f in framed]
+    if args.outline_only:
+        for key in (compose.REST_WITHOUT_OUTLINE, compose.REST_WITHOUT_OUTLINE_AS_FRAMED):
+            bank.features.pop(key, None)
     print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''} "
           f"by {', '.join(args.procedures)}{', without the outline' if args.no_outline else ''}\n")
     print("| model | HUB_WEIGHT | BASE_CANDIDATES | FID | KID | face FID | face KID | distinct bases | most used base "
-          "| outline distance | recognised as base |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| outline distance | matched without outline | recognised as base |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     pipes = {model: SketchToFacePipeline(model, backend="torch") for model in args.models}
+    faces_of: dict[str, list[np.ndarray]] = {}
     for model, hub_weight, candidates in itertools.product(args.models, args.hub_weights, args.base_candidates):
         pipe = pipes[model]
         compose.HUB_WEIGHT, compose.BASE_CANDIDATES = hub_weight, candidates
-        bases = [bank.choose(f)["base"] for f in features]
-        outline_distance = np.mean([bank.distances(f, ("rest",))[b] for f, b in zip(features, bases)])
-        faces = [np.asarray(r.face) for r in pipe.run(drawings, keep_size=True)]
+        results = list(pipe.run(drawings, keep_size=True))
+        faces = [np.asarray(r.face) for r in results]
+        faces_of[f"{model}, {hub_weight:g}, {candidates}"] = faces
+        bases = [r.prepared.base_face for r in results]
+        with_outline = [r.prepared.how_drawn == "outline" for r in results]
+        # the drawing as composed (framed as a head with hair, or as a face alone) against its base's drawing
+        framed = [((r.prepared.values[0] + 1) * 127.5).round().astype(np.uint8) for r in results]
+        outline_distance = np.mean([bank.rest_distances(part_features(distance_field(f)), o)[b]
+                                    for f, o, b in zip(framed, with_outline, bases)])
         fake, fake_faces = inception_features(faces), inception_features(face_crops(faces))
         scores = [fid_from_features(fake, real), kid_from_features(fake, real)[0],
                   fid_from_features(fake_faces, real_faces), kid_from_features(fake_faces, real_faces)[0]]
         recognised = f"{recognised_as_base(faces, bases, bank):.1%}" if args.recognise_base else ""
         counts = Counter(bases)
         print(f"| {model} | {hub_weight:g} | {candidates} | {scores[0]:.1f} | {scores[1]:.4f} | {scores[2]:.1f} | {scores[3]:.4f} "
-              f"| {len(counts)} | {counts.most_common(1)[0][1]} | {outline_distance:.2f} | {recognised} |", flush=True)
+              f"| {len(counts)} | {counts.most_common(1)[0][1]} | {outline_distance:.2f} "
+              f"| {1 - np.mean(with_outline):.1%} | {recognised} |", flush=True)
+    if args.sheet:
+        write_sheet(args.sheet, drawings, faces_of, photos)
+
+
+def write_sheet(path: Path, drawings: list[np.ndarray], faces_of: dict[str, list[np.ndarray]],
+                photos: list[np.ndarray], count: int = 8, cell: int = 192) -> None:
+    from sketch2face.outputs import contact_sheet, save_image
+
+    cells, labels = [], []
+    for i in np.linspace(0, len(drawings) - 1, min(count, len(drawings))).round().astype(int):
+        row = [to_rgb(drawings[i]), *[faces[i] for faces in faces_of.values()], photos[i]]
+        cells += [Image.fromarray(image).resize((cell, cell)) for image in row]
+        labels += ["drawing", *faces_of, "true photo"]
+    columns = len(faces_of) + 2
+    save_image(contact_sheet(cells, labels, max_width=columns * (cell + 8) - 8), path,
+               "compose_selection.py: drawing | each configuration's face | true photo")
 
 
 if __name__ == "__main__":

@@ -189,8 +189,9 @@ def test_generate_compose_and_variation_fields(client):
     from sketch2face.pipeline import preprocess_sketch
 
     bank = compose.default_bank()
-    framed = ((preprocess_sketch(buffer.getvalue()).values[0] + 1) * 127.5).round().astype(np.uint8)
-    order = np.argsort(bank.distances(part_features(distance_field(framed)), ("rest",)) - compose.HUB_WEIGHT * bank.crowding)
+    prepared = preprocess_sketch(buffer.getvalue(), compose=True, composite="photo")
+    framed = ((prepared.values[0] + 1) * 127.5).round().astype(np.uint8)  # in the framing it was composed in
+    order = bank.base_order(part_features(distance_field(framed)), outline=prepared.how_drawn == "outline")
     other = next(str(b) for b in order[:compose.BASE_CANDIDATES] if str(b) != base)
     response = client.post("/api/generate", files={"image": ("s.png", buffer.getvalue(), "image/png")},
                            data={"compose": "true", "keep_base": other})

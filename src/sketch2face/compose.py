@@ -10,11 +10,14 @@ real features. We do both, on a CPU in a few milliseconds:
 1. Every face in a bank (``assets/exemplar_bank.npz``; ``scripts/build_exemplar_bank.py``) is
    stored as its pencil sketch (``data.sketch.line_sketch`` of its aligned photo), its 68 landmarks,
    and the distance-field features of freehand drawings of it made by the training procedures
-   (``fidelity.part_features``): what the face looks like when someone draws it.
+   (``fidelity.part_features``): what the face looks like when someone draws it, once with the
+   person's outline (hair and shoulders) and once, for the head outline and hair, without it.
 2. The drawing's features pick a *base* face (by the head outline, hair and shoulders: one of the
    nearest after a hubness correction, drawn by a seed taken from the drawing, so that drawings
    unlike the training drawings do not all land on a few central faces) and, for the eyes with
-   their brows, the nose and the mouth, the face whose drawn part is nearest.
+   their brows, the nose and the mouth, the face whose drawn part is nearest. A drawing of the face
+   alone, without the hair's and shoulders' outline, is matched framed as a face alone against the
+   bank's drawings without the outline (``ExemplarBank.how_drawn``).
 3. Each chosen part is moved onto the base face's part by a similarity transform between their
    landmarks and blended in with Poisson image editing (``cv2.seamlessClone``), so the seams carry
    no shading step. A part never comes from the base face itself, so no output is any one bank
@@ -36,8 +39,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -73,6 +76,23 @@ HUB_NEIGHBOURS = 10
 #: (docs/experiments.md, E17: `python scripts/compose_selection.py --base-candidates 1 10`); 20 or 40
 #: candidates follow the drawing's outline less and score no better on the validation-only procedure (E20).
 BASE_CANDIDATES = 10
+#: The bank's feature of each face drawn without the person's outline (no hair or shoulder line: the
+#: procedures' branch for a photo without a silhouette), by the same procedure and seed as its "rest",
+#: in the aligned framing (a face alone spans about half of it): what the base is chosen by when the
+#: drawing is a face alone. With only the drawings with the outline, such a drawing lands on the few bank
+#: faces whose drawing happened to omit it and loses 24 FID on validation drawings (docs/experiments.md, E24).
+REST_WITHOUT_OUTLINE = "rest_without_outline"
+#: The same drawing framed as the pipeline frames any drawing (``pipeline.locate_drawing`` enlarges a
+#: face drawn alone towards the framing of a head with its hair, unless it already fills the frame).
+REST_WITHOUT_OUTLINE_AS_FRAMED = "rest_without_outline_as_framed"
+#: How a drawing was drawn, by most of its this many nearest bank drawings (with the outline; without it
+#: as drawn; without it as framed), all compared in the pipeline's framing (E25):
+#: "outline": a head with its hair or shoulder outline, matched as before;
+#: "face": a face alone, in the aligned framing already;
+#: "enlarged face": a face alone that the pipeline's framing enlarged: matched, and composed, in the
+#: framing of a face alone (``pipeline.face_alone_region``).
+OUTLINE_NEIGHBOURS = 5
+HOW_DRAWN = ("outline", "face", "enlarged face")
 #: Stored sketches and photos are JPEG at this quality (a bank of 1,500 sketches is about 20 MB of PNG,
 #: 8 MB of JPEG).
 JPEG_QUALITY = 85
@@ -98,6 +118,8 @@ class ExemplarBank:
     landmarks: np.ndarray
     sketches: list[bytes]
     photos: list[bytes] | None = None
+    _crowding: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _kinds: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.sketches)
@@ -136,27 +158,65 @@ class ExemplarBank:
         """Mean squared feature distance of every bank face to ``features`` over the parts ``names``."""
         return sum(((self.features[n] - features[n]) ** 2).mean(1) for n in names)
 
-    @cached_property
-    def crowding(self) -> np.ndarray:
-        """Each face's mean "rest" distance to its HUB_NEIGHBOURS nearest other bank faces."""
-        rest = self.features["rest"].astype(np.float64)
-        squares = (rest ** 2).sum(1)
-        pairwise = (squares[:, None] + squares[None] - 2 * rest @ rest.T) / rest.shape[1]
-        np.fill_diagonal(pairwise, np.inf)
-        nearest = min(HUB_NEIGHBOURS, len(self) - 1)
-        return np.partition(pairwise, nearest - 1, axis=1)[:, :nearest].mean(1)
+    @property
+    def knows_drawings_without_outline(self) -> bool:
+        return REST_WITHOUT_OUTLINE in self.features and REST_WITHOUT_OUTLINE_AS_FRAMED in self.features
 
-    def choose(self, features: dict[str, np.ndarray], variation: int = 0, keep_base: int | None = None) -> dict[str, int]:
+    def crowding(self, key: str = "rest") -> np.ndarray:
+        """Each face's mean ``key`` feature distance to its HUB_NEIGHBOURS nearest other bank faces."""
+        if key not in self._crowding:
+            rest = self.features[key].astype(np.float64)
+            squares = (rest ** 2).sum(1)
+            pairwise = (squares[:, None] + squares[None] - 2 * rest @ rest.T) / rest.shape[1]
+            np.fill_diagonal(pairwise, np.inf)
+            nearest = min(HUB_NEIGHBOURS, len(self) - 1)
+            self._crowding[key] = np.partition(pairwise, nearest - 1, axis=1)[:, :nearest].mean(1)
+        return self._crowding[key]
+
+    def rest_distances(self, features: dict[str, np.ndarray], outline: bool = True) -> np.ndarray:
+        """Mean squared distance of the drawing's "rest" (head, hair, shoulders) to every bank face's
+        drawing with the person's outline, or without it."""
+        stored = self.features["rest" if outline else REST_WITHOUT_OUTLINE]
+        return ((stored - features["rest"]) ** 2).mean(1)
+
+    def how_drawn(self, features: dict[str, np.ndarray]) -> str:
+        """One of HOW_DRAWN for a drawing framed as the pipeline frames it: the kind most of its
+        OUTLINE_NEIGHBOURS nearest bank drawings are. Always "outline" for a bank without drawings
+        without the outline."""
+        if not self.knows_drawings_without_outline:
+            return "outline"
+        if self._kinds is None:  # the three kinds' drawings stacked, and their squared norms
+            stacked = np.concatenate([self.features[k] for k in ("rest", REST_WITHOUT_OUTLINE, REST_WITHOUT_OUTLINE_AS_FRAMED)])
+            self._kinds = stacked, (stacked.astype(np.float64) ** 2).sum(1)
+        stacked, squares = self._kinds
+        rest = features["rest"].astype(np.float32)
+        # |a - b|^2 = |a|^2 - 2 a.b + |b|^2: one matrix-vector product instead of three 1,217 x 4,096
+        # differences (20 ms -> 2 ms per drawing)
+        distances = squares - 2 * (stacked @ rest).astype(np.float64) + float((rest.astype(np.float64) ** 2).sum())
+        k = min(OUTLINE_NEIGHBOURS, len(distances))
+        votes = np.bincount(np.argpartition(distances, k - 1)[:k] // len(self), minlength=len(HOW_DRAWN))
+        return HOW_DRAWN[int(np.argmax(votes))]  # a tie goes to the kind listed first
+
+    def base_order(self, features: dict[str, np.ndarray], outline: bool = True) -> np.ndarray:
+        """Bank faces from the best base for the drawing to the worst: by the distance of their "rest"
+        (drawn with the person's outline, or without it) after the hubness correction."""
+        # the base face's own parts are replaced, so only the rest (head, hair, shoulders) chooses it
+        crowding = self.crowding("rest" if outline else REST_WITHOUT_OUTLINE)
+        return np.argsort(self.rest_distances(features, outline) - HUB_WEIGHT * crowding)
+
+    def choose(self, features: dict[str, np.ndarray], variation: int = 0, keep_base: int | None = None,
+               outline: bool = True) -> dict[str, int]:
         """The bank face for the base and for each part. The base is the drawing's pick among its
         BASE_CANDIDATES nearest after the hubness correction; ``variation`` k takes the k-th next
         pick (beyond the candidates, the (k+1)-th nearest) and each part's (k+1)-th nearest.
+        ``outline``: match the head, hair and shoulders against the bank's drawings with the person's
+        outline, or (False) without it.
 
         ``keep_base``: the base of the previous composite of the same drawing, kept while it is still
         one of this drawing's candidates. The pick is seeded by the drawing's features, so one more
         stroke would otherwise draw another person from the candidates almost every time
         (docs/experiments.md, E18); a page previewing while someone draws passes the last base back."""
-        # the base face's own parts are replaced, so only the rest (head, hair, shoulders) chooses it
-        order = np.argsort(self.distances(features, ("rest",)) - HUB_WEIGHT * self.crowding)
+        order = self.base_order(features, outline)
         candidates = min(BASE_CANDIDATES, len(self))
         if keep_base is not None and keep_base in order[:max(candidates, variation + 1)]:
             chosen = {"base": int(keep_base)}
@@ -213,13 +273,25 @@ class Composite:
     """A pencil portrait (uint8 greyscale) or a photo (uint8 RGB), the size of the drawing."""
     faces: dict[str, int]
     """The bank faces it is made of: "base" (head, hair, outline, background), "eyes", "nose", "mouth"."""
+    how_drawn: str = "outline"
+    """One of HOW_DRAWN: matched as drawn with the person's outline, as a face alone, or as a face alone
+    in the framing of ``face_alone`` (the composite is then in that framing)."""
+
+
+def _features_at_frame(grey: np.ndarray) -> dict[str, np.ndarray]:
+    square = grey if grey.shape[0] == FRAME else cv2.resize(grey, (FRAME, FRAME), interpolation=cv2.INTER_AREA)
+    return part_features(distance_field(square))
 
 
 def compose_drawing(grey: np.ndarray, composite: str = "photo", variation: int = 0, keep_base: int | None = None,
-                    bank: ExemplarBank | None = None) -> Composite:
+                    bank: ExemplarBank | None = None, face_alone: np.ndarray | None = None) -> Composite:
     """A framed line drawing (uint8, square) -> a ``composite`` ("portrait" or "photo") of real face
     parts that look like its parts, the same size; ``variation`` and ``keep_base`` as in
     ``ExemplarBank.choose``.
+
+    ``face_alone``: the same drawing framed as a face without hair and shoulders (square, same size).
+    When ``grey`` looks like a face drawn alone that the pipeline's framing enlarged
+    (``ExemplarBank.how_drawn``), the composite is made from ``face_alone``, in its framing.
 
     Raises:
         ValueError: a negative variation, an unknown composite, or a photo from a bank without photos.
@@ -231,15 +303,23 @@ def compose_drawing(grey: np.ndarray, composite: str = "photo", variation: int =
         raise ValueError(f"composite must be 'portrait' or 'photo', got {composite!r}")
     bank = bank or default_bank()
     size = grey.shape[0]
-    square = grey if size == FRAME else cv2.resize(grey, (FRAME, FRAME), interpolation=cv2.INTER_AREA)
-    chosen = bank.choose(part_features(distance_field(square)), variation % len(bank), keep_base)
+    if face_alone is not None and face_alone.shape != grey.shape:
+        raise ValueError(f"face_alone must be {grey.shape}, got {face_alone.shape}")
+    features = _features_at_frame(grey)
+    how_drawn = bank.how_drawn(features)
+    if how_drawn == "enlarged face":
+        if face_alone is None:
+            how_drawn = "face"
+        else:
+            features = _features_at_frame(face_alone)
+    chosen = bank.choose(features, variation % len(bank), keep_base, outline=how_drawn == "outline")
     base = chosen["base"]
     canvas = image_of(bank, base)
     for part, groups in PART_LANDMARKS.items():
         canvas = _clone_part(canvas, image_of(bank, chosen[part]), bank.landmarks[chosen[part]],
                              bank.landmarks[base], groups, PART_MARGIN[part])
     image = canvas if size == FRAME else cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
-    return Composite(image, chosen)
+    return Composite(image, chosen, how_drawn)
 
 
 def compose_sketch(grey: np.ndarray, variation: int = 0, bank: ExemplarBank | None = None) -> np.ndarray:

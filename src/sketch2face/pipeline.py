@@ -37,6 +37,10 @@ class PreparedSketch:
     base_face: int | None = None
     """With composing: the bank face whose head, hair and background the composite has (pass it back
     as ``keep_base`` while the same drawing goes on, so the person stays)."""
+    how_drawn: str | None = None
+    """With composing: matched as a head drawn with its hair or shoulder outline ("outline"), as a face
+    drawn alone ("face"), or as a face drawn alone framed as such ("enlarged face"):
+    ``compose.ExemplarBank.how_drawn``."""
 
 
 #: Share of a framed 256x256 sketch's pixels that are mid-grey (100-224) and not the anti-aliased rim
@@ -69,6 +73,11 @@ def drawing_kind(square: np.ndarray) -> str:
 #: 0.650. A head drawn with its hair lies between; the values below aim at it.
 FRAMED_INK_SPAN = 0.8
 FRAMED_INK_CENTRE_Y = 0.53
+#: The framing of a face drawn alone, without hair or shoulder outline (the measurement above, with
+#: ``--no-silhouette``): the composer uses it for a drawing its bank takes for a face drawn alone that
+#: the framing above enlarged (``compose.ExemplarBank.how_drawn``).
+FACE_ALONE_INK_SPAN = 0.49
+FACE_ALONE_INK_CENTRE_Y = 0.65
 #: Drawings whose ink spans less than this share of the square, or that sit further than this off
 #: centre while spanning less than the framing above, are brought to it; the rest (pencil portraits,
 #: artists' line drawings, drawings that fill the canvas) are only padded to a square.
@@ -107,6 +116,17 @@ def locate_drawing(grey: np.ndarray) -> tuple[int, int, int] | None:
     return int(round(centre_x - side / 2)), int(round(centre_y - FRAMED_INK_CENTRE_Y * side)), side
 
 
+def face_alone_region(grey: np.ndarray) -> tuple[int, int, int] | None:
+    """The square (left, top, side) in which a drawing's ink sits as a face drawn alone sits in the
+    models' framing (FACE_ALONE_INK_SPAN, FACE_ALONE_INK_CENTRE_Y), or None for a drawing without ink."""
+    box = ink_box(grey)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    side = max(16, int(round(max(x1 - x0, y1 - y0) / FACE_ALONE_INK_SPAN)))
+    return (int(round((x0 + x1) / 2 - side / 2)), int(round((y0 + y1) / 2 - FACE_ALONE_INK_CENTRE_Y * side)), side)
+
+
 def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = True,
                       fidelity: float = 1.0, compose: bool = False, variation: int = 0,
                       composite: str = "portrait", keep_base: int | None = None) -> PreparedSketch:
@@ -121,6 +141,8 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
 
     Framing: a drawing that is small or off centre is cropped (or padded) to a square around its ink
     (``locate_drawing``); anything else, and everything with ``align=False``, is padded to a square.
+    A line drawing to compose is also framed as a face drawn alone (``face_alone_region``; with
+    ``align=False``, the same square), for the composer to use if it takes it for one.
     ``PreparedSketch.frame`` maps the output back to the input's frame either way.
 
     Raises:
@@ -144,7 +166,7 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
     at_256 = square if resolution == MEASURED_AT else resize(framed, (MEASURED_AT, MEASURED_AT))
     kind = drawing_kind(at_256)
     composed = compose and kind == "lines"
-    base_face = None
+    base_face = how_drawn = None
     if fidelity < 1.0 or composed:
         if fidelity < 1.0:
             from .fidelity import apply_fidelity
@@ -153,14 +175,24 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
         if composed:
             from .compose import compose_drawing
 
-            made = compose_drawing(at_256, composite, variation, keep_base)
-            base_face = made.faces["base"]
+            face_alone, alone_region = at_256, face_alone_region(grey) if align else None
+            if alone_region is not None:
+                alone_square, alone_frame = square_region(grey, *alone_region, fill=255)
+                face_alone = resize(alone_square, (MEASURED_AT, MEASURED_AT))
+                if fidelity < 1.0:
+                    face_alone = apply_fidelity(face_alone, fidelity)
+            made = compose_drawing(at_256, composite, variation, keep_base, face_alone=face_alone)
+            base_face, how_drawn = made.faces["base"], made.how_drawn
+            if how_drawn == "enlarged face" and alone_region is not None:
+                frame, square = alone_frame, resize(alone_square, (resolution, resolution))
             if composite == "photo":
                 photo = made.image if resolution == MEASURED_AT else resize(made.image, (resolution, resolution))
-                return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed, photo, base_face)
+                return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed, photo, base_face,
+                                      how_drawn)
             at_256, kind = made.image, "portrait"
         square = at_256 if resolution == MEASURED_AT else resize(at_256, (resolution, resolution))
-    return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed, base_face=base_face)
+    return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed, base_face=base_face,
+                          how_drawn=how_drawn)
 
 
 def release_routes(model) -> dict[str, str] | None:
