@@ -154,7 +154,7 @@ def write_sheet(path: Path, drawings: list[np.ndarray], faces_of: dict[str, list
 
     cells, labels = [], []
     for i in np.linspace(0, len(drawings) - 1, min(count, len(drawings))).round().astype(int):
-        row = [to_rgb(drawings[i]), *[faces[i] for faces in faces_of.values()], photos[i]]
+        row = [np.repeat(drawings[i][:, :, None], 3, 2), *[faces[i] for faces in faces_of.values()], photos[i]]
         cells += [Image.fromarray(image).resize((cell, cell)) for image in row]
         labels += ["drawing", *faces_of, "true photo"]
     columns = len(faces_of) + 2
