@@ -3,6 +3,7 @@ publishes it fails, the old file survives intact and no temporary file is left."
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -95,3 +96,19 @@ def test_the_temporary_file_sits_beside_its_target(tmp_path, renamed_from):
     atomic_write_bytes(tmp_path / "face.png", b"data")
     atomic_torch_save({"step": 1}, tmp_path / "last.pt")
     assert [os.path.dirname(src) for src in renamed_from] == [str(tmp_path)] * 2
+
+
+def test_ctrl_c_during_an_atomic_write_arrives_after_the_file_is_complete(tmp_path, monkeypatch):
+    from sketch2face import io as sio
+
+    real_fsync = os.fsync
+
+    def fsync_after_ctrl_c(fd):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the temporary file is half written
+        real_fsync(fd)
+
+    monkeypatch.setattr(sio.os, "fsync", fsync_after_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        sio.atomic_write_bytes(tmp_path / "face.png", b"x" * 1000)
+    assert (tmp_path / "face.png").read_bytes() == b"x" * 1000  # written whole, then interrupted
+    assert [p.name for p in tmp_path.iterdir()] == ["face.png"]  # and no temporary file left

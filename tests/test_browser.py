@@ -265,7 +265,9 @@ def test_every_control_is_reachable_with_the_keyboard(page):
 
 def test_shadow_guide_shows_the_preview_behind_the_strokes(page):
     """With the Shadow box ticked, the live preview's face is drawn faintly on the overlay canvas."""
-    assert page.locator("#shadow-label").is_visible()
+    # the box appears once the live preview has loaded, after the model list the fixture waits for
+    # (checked at once, it failed once under a loaded CPU)
+    page.wait_for_selector("#shadow-label", state="visible")
     page.check("#shadow")
     draw_face(page)
     wait_for_live_preview(page)

@@ -182,7 +182,8 @@ def test_a_router_that_composes_photos_returns_the_composite_and_runs_no_generat
     assert photos.compose and photos.composite == "photo"
     result = next(photos.run([drawing]))
     assert result.prepared.composed and ran == []
-    framed = ((preprocess_sketch(drawing, 256).values[0] + 1) * 127.5).round().astype(np.uint8)
+    composed = preprocess_sketch(drawing, 256, compose=True, composite="photo")
+    framed = ((composed.values[0] + 1) * 127.5).round().astype(np.uint8)  # in the framing it was composed in
     assert np.array_equal(np.asarray(result.face), resize(compose_photo(framed), (32, 32)))
     assert np.asarray(photos(drawing, keep_size=True)).shape == (256, 256, 3)
     next(photos.run([drawing], compose=False))
