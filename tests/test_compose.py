@@ -313,13 +313,13 @@ def test_a_face_alone_that_the_framing_enlarged_is_matched_in_a_face_alones_fram
     bank = _bank_that_knows_faces_alone(range(16))
     alone = draw_freehand(FaceGeometry(MEAN_LANDMARKS_256.copy()), 256, "strokes", rng=7)
     enlarged = _as_framed(alone)  # as the pipeline frames it for a head with its hair
-    made = compose_drawing(enlarged, "photo", bank=bank, face_alone=alone)
+    made = compose_drawing(enlarged, "photo", bank=bank, face_alone=lambda: alone)
     assert made.how_drawn == "enlarged face"
     assert made.faces == bank.choose(part_features(distance_field(alone)), outline=False)
     # the framing decides: matched as framed, the same drawing gets other faces
     assert made.faces != bank.choose(part_features(distance_field(enlarged)), outline=False)
     with pytest.raises(ValueError, match="face_alone"):
-        compose_drawing(enlarged, "photo", bank=bank, face_alone=alone[:128, :128])
+        compose_drawing(enlarged, "photo", bank=bank, face_alone=lambda: alone[:128, :128])
 
 
 def test_drawings_alone_are_corrected_for_crowding_among_the_drawings_alone(drawings, monkeypatch):

@@ -42,6 +42,7 @@ import io
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -284,14 +285,14 @@ def _features_at_frame(grey: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def compose_drawing(grey: np.ndarray, composite: str = "photo", variation: int = 0, keep_base: int | None = None,
-                    bank: ExemplarBank | None = None, face_alone: np.ndarray | None = None) -> Composite:
+                    bank: ExemplarBank | None = None, face_alone: Callable[[], np.ndarray] | None = None) -> Composite:
     """A framed line drawing (uint8, square) -> a ``composite`` ("portrait" or "photo") of real face
     parts that look like its parts, the same size; ``variation`` and ``keep_base`` as in
     ``ExemplarBank.choose``.
 
-    ``face_alone``: the same drawing framed as a face without hair and shoulders (square, same size).
-    When ``grey`` looks like a face drawn alone that the pipeline's framing enlarged
-    (``ExemplarBank.how_drawn``), the composite is made from ``face_alone``, in its framing.
+    ``face_alone``: gives the same drawing framed as a face without hair and shoulders (square, same
+    size); called only when ``grey`` looks like a face drawn alone that the pipeline's framing enlarged
+    (``ExemplarBank.how_drawn``), and the composite is then made from it, in its framing.
 
     Raises:
         ValueError: a negative variation, an unknown composite, or a photo from a bank without photos.
@@ -303,15 +304,16 @@ def compose_drawing(grey: np.ndarray, composite: str = "photo", variation: int =
         raise ValueError(f"composite must be 'portrait' or 'photo', got {composite!r}")
     bank = bank or default_bank()
     size = grey.shape[0]
-    if face_alone is not None and face_alone.shape != grey.shape:
-        raise ValueError(f"face_alone must be {grey.shape}, got {face_alone.shape}")
     features = _features_at_frame(grey)
     how_drawn = bank.how_drawn(features)
     if how_drawn == "enlarged face":
         if face_alone is None:
             how_drawn = "face"
         else:
-            features = _features_at_frame(face_alone)
+            alone = face_alone()
+            if alone.shape != grey.shape:
+                raise ValueError(f"face_alone must give {grey.shape}, gave {alone.shape}")
+            features = _features_at_frame(alone)
     chosen = bank.choose(features, variation % len(bank), keep_base, outline=how_drawn == "outline")
     base = chosen["base"]
     canvas = image_of(bank, base)

@@ -175,12 +175,16 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
         if composed:
             from .compose import compose_drawing
 
-            face_alone, alone_region = at_256, face_alone_region(grey) if align else None
+            as_framed, alone_region = at_256, face_alone_region(grey) if align else None
             if alone_region is not None:
                 alone_square, alone_frame = square_region(grey, *alone_region, fill=255)
-                face_alone = resize(alone_square, (MEASURED_AT, MEASURED_AT))
-                if fidelity < 1.0:
-                    face_alone = apply_fidelity(face_alone, fidelity)
+
+            def face_alone() -> np.ndarray:  # only for a face drawn alone that the framing enlarged
+                if alone_region is None:
+                    return as_framed
+                square = resize(alone_square, (MEASURED_AT, MEASURED_AT))
+                return apply_fidelity(square, fidelity) if fidelity < 1.0 else square
+
             made = compose_drawing(at_256, composite, variation, keep_base, face_alone=face_alone)
             base_face, how_drawn = made.faces["base"], made.how_drawn
             if how_drawn == "enlarged face" and alone_region is not None:
