@@ -10,7 +10,8 @@ far, as the page's preview does. Prints, per procedure and rule, the share of st
 base face changes, and how many distinct faces the finished drawings got: the nearest base
 (BASE_CANDIDATES 1), the drawing's seeded pick among the candidates (stateless: the CLI, a first
 preview), and the same pick keeping the previous stroke's base while it is still a candidate
-(``keep_base``: what the page sends back). With --sheet, one cartoon drawing's last six strokes and the
+(``keep_base``: what the page sends back), and the whole pipeline as the page runs it (E25's vote on
+how the drawing was drawn, then the kept base). With --sheet, one cartoon drawing's last six strokes and the
 photo composite after each, without and with the kept base.
 """
 import argparse
@@ -45,6 +46,25 @@ def feature_sequences(source: Path, people: int, procedure: str) -> list[list[di
             steps.append(part_features(distance_field(framed)))
         sequences.append(steps)
     return sequences
+
+
+def page_bases(source: Path, people: int, procedure: str) -> tuple[list[list[int]], float]:
+    """The base of each step as the page gets it: the whole pipeline (framing, E25's vote on how the
+    drawing was drawn, the composite) with the last base sent back; and the share of strokes after
+    which the vote changed its mind."""
+    runs, kind_changes, strokes_seen = [], 0, 0
+    for seed, (item, _) in enumerate(validation_faces(source, people, bank_rejects=True)):
+        strokes = freehand_strokes(prepared_geometry(source, item), 256, procedure, rng=seed)
+        bases, kinds = [], []
+        for count in range(len(strokes) // 2, len(strokes) + 1):
+            prepared = preprocess_sketch(render(strokes[:count]), compose=True, composite="photo",
+                                         keep_base=bases[-1] if bases else None)
+            bases.append(prepared.base_face)
+            kinds.append(prepared.how_drawn)
+        kind_changes += sum(a != b for a, b in zip(kinds, kinds[1:]))
+        strokes_seen += len(kinds) - 1
+        runs.append(bases)
+    return runs, kind_changes / max(strokes_seen, 1)
 
 
 def sheet(source: Path, path: Path) -> None:
@@ -98,11 +118,14 @@ def main() -> None:
                 bases.append(bank.choose(features, keep_base=bases[-1])["base"])
             kept.append(bases)
         rules[f"seeded pick of {candidates}, keeping the last"] = kept
+        rules["the page: the pipeline with E25's vote, keeping the last"], kind_changes = page_bases(
+            args.source, args.people, procedure)
         strokes = sum(len(s) - 1 for s in sequences)
         for rule, bases in rules.items():
             changes = sum(a != b for run in bases for a, b in zip(run, run[1:])) / strokes
             print(f"| {procedure} | {len(sequences)} | {strokes} | {rule} | {changes:.2f} | "
                   f"{len({run[-1] for run in bases})} |", flush=True)
+        print(f"| {procedure} | | | (E25's vote changed how the drawing was drawn after {kind_changes:.2f} of strokes) | | |")
 
 
 if __name__ == "__main__":
