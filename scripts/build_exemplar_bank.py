@@ -11,7 +11,9 @@ sketch has ink in the face (a washed-out photo gives a blank face to compose fro
 aligned photo and pencil sketch (``line_sketch`` of the photo; both JPEG), its landmarks, and
 the part features of a drawing of it by a training procedure (``strokes`` and ``sketchy`` in turn,
 seeded by position), and the "rest" feature of the same drawing made without the person's outline,
-as drawn and as the pipeline frames it (``compose.REST_WITHOUT_OUTLINE``, ``..._AS_FRAMED``). The test-only procedure is never used. (UTKFace's tight crops never pass the
+as drawn and as the pipeline frames it (``compose.REST_WITHOUT_OUTLINE``, ``..._AS_FRAMED``), and how
+each of its parts looks in its photo (``compose.part_appearance``: what the composer matches a part's
+lighting by). The test-only procedure is never used. (UTKFace's tight crops never pass the
 padding gate, so the shipped bank has no UTKFace face.)
 """
 import argparse
@@ -28,6 +30,7 @@ from sketch2face.compose import (
     REST_WITHOUT_OUTLINE,
     REST_WITHOUT_OUTLINE_AS_FRAMED,
     ExemplarBank,
+    part_appearance,
 )
 from sketch2face.data.freehand import (
     MEAN_LANDMARKS_256,
@@ -91,6 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     features: dict[str, list[np.ndarray]] = {}
     landmarks, sketches, photos = [], [], []
+    appearance: dict[str, list[np.ndarray]] = {}
     for folder, count in args.sources:
         items, kept = prepared_items(folder), []
         for index, item in enumerate(items):
@@ -112,10 +116,13 @@ def main() -> None:
             features.setdefault(REST_WITHOUT_OUTLINE, []).append(part_features(distance_field(alone))["rest"])
             framed = ((preprocess_sketch(alone).values[0] + 1) * 127.5).round().astype(np.uint8)
             features.setdefault(REST_WITHOUT_OUTLINE_AS_FRAMED, []).append(part_features(distance_field(framed))["rest"])
+            for part, look in part_appearance(photo, geometry.landmarks).items():
+                appearance.setdefault(part, []).append(look)
             landmarks.append(geometry.landmarks)
             sketches.append(jpeg(sketch))
             photos.append(jpeg(photo))
-    bank = ExemplarBank({k: np.stack(v) for k, v in features.items()}, np.stack(landmarks), sketches, photos)
+    bank = ExemplarBank({k: np.stack(v) for k, v in features.items()}, np.stack(landmarks), sketches, photos,
+                        {k: np.stack(v) for k, v in appearance.items()})
     bank.save(args.output)
     print(f"{args.output}: {len(bank)} faces, {args.output.stat().st_size / 1e6:.1f} MB")
 

@@ -20,11 +20,17 @@ benchmark, drawn by the training procedures, scored against their photos.
     python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \\
         --no-outline --models sketch2face-v6 --hub-weights 0.5 --base-candidates 10
 
+    # E27: each part the best lit of its 1, 3, 5 or 10 nearest drawn parts (compose.PART_CANDIDATES)
+    python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \
+        --models sketch2face-v6 --hub-weights 0.5 --base-candidates 10 --part-candidates 1 3 5 10
+
 (HUB_WEIGHT 0 is composing as it was before the correction; BASE_CANDIDATES 1 takes the nearest
 base, as before E17.) Prints a Markdown table per model, weight and number of base candidates: FID and KID on the whole frame and on the face (rows 48-240, columns 32-224 of the aligned
 frame, where alignment padding rarely reaches), how many distinct base faces the drawings chose,
 how far the chosen bases' outline and hair are from the drawing's (the mean "rest" feature distance:
-what a larger candidate pool costs in following the drawing), the share of drawings matched as a face
+what a larger candidate pool costs in following the drawing), the same for the chosen eyes, nose and
+mouth (the mean squared feature distance per part of each chosen part's drawing to the drawing's: what
+choosing parts by their lighting costs), the share of drawings matched as a face
 drawn alone (``compose.ExemplarBank.how_drawn``: "face" or "enlarged face"), and with --recognise-base the share of faces dlib takes for their base bank person (distance < 0.6):
 the hair, outline and background of a composite are the base face's.
 """
@@ -105,6 +111,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["sketch2face-v4"])
     parser.add_argument("--hub-weights", nargs="+", type=float, default=[0.0, 0.5, 1.0])
     parser.add_argument("--base-candidates", nargs="+", type=int, default=[compose.BASE_CANDIDATES])
+    parser.add_argument("--part-candidates", nargs="+", type=int, default=[compose.PART_CANDIDATES],
+                        help="each part the best lit of this many nearest drawn parts (1: the nearest)")
     parser.add_argument("--recognise-base", action="store_true")
     parser.add_argument("--outline-only", action="store_true",
                         help="match every drawing as drawn with the person's outline (the composer before E25)")
@@ -114,35 +122,43 @@ def main() -> None:
                                            outline=not args.no_outline)
     real, real_faces = inception_features(photos), inception_features(face_crops(photos))
     bank = compose.default_bank()
+    if bank.appearance is None and max(args.part_candidates) > 1:  # a bank built before E27
+        looks = [compose.part_appearance(bank.photo(i), bank.landmarks[i]) for i in range(len(bank))]
+        bank.appearance = {part: np.stack([look[part] for look in looks]) for part in compose.PART_LANDMARKS}
     if args.outline_only:
         for key in (compose.REST_WITHOUT_OUTLINE, compose.REST_WITHOUT_OUTLINE_AS_FRAMED):
             bank.features.pop(key, None)
     print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''} "
           f"by {', '.join(args.procedures)}{', without the outline' if args.no_outline else ''}\n")
-    print("| model | HUB_WEIGHT | BASE_CANDIDATES | FID | KID | face FID | face KID | distinct bases | most used base "
-          "| outline distance | matched without outline | recognised as base |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | HUB_WEIGHT | BASE_CANDIDATES | PART_CANDIDATES | FID | KID | face FID | face KID | distinct bases "
+          "| most used base | outline distance | part distance | matched without outline | recognised as base |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     pipes = {model: SketchToFacePipeline(model, backend="torch") for model in args.models}
     faces_of: dict[str, list[np.ndarray]] = {}
-    for model, hub_weight, candidates in itertools.product(args.models, args.hub_weights, args.base_candidates):
+    for model, hub_weight, candidates, part_candidates in itertools.product(
+            args.models, args.hub_weights, args.base_candidates, args.part_candidates):
         pipe = pipes[model]
-        compose.HUB_WEIGHT, compose.BASE_CANDIDATES = hub_weight, candidates
+        compose.HUB_WEIGHT, compose.BASE_CANDIDATES, compose.PART_CANDIDATES = hub_weight, candidates, part_candidates
         results = list(pipe.run(drawings, keep_size=True))
         faces = [np.asarray(r.face) for r in results]
-        faces_of[f"{model}, {hub_weight:g}, {candidates}"] = faces
+        faces_of[f"{model}, {hub_weight:g}, {candidates}, {part_candidates}"] = faces
         bases = [r.prepared.base_face for r in results]
         with_outline = [r.prepared.how_drawn == "outline" for r in results]
         # the drawing as composed (framed as a head with hair, or as a face alone) against its base's drawing
         framed = [((r.prepared.values[0] + 1) * 127.5).round().astype(np.uint8) for r in results]
-        outline_distance = np.mean([bank.rest_distances(part_features(distance_field(f)), o)[b]
-                                    for f, o, b in zip(framed, with_outline, bases)])
+        drawn = [part_features(distance_field(f)) for f in framed]
+        outline_distance = np.mean([bank.rest_distances(d, o)[b] for d, o, b in zip(drawn, with_outline, bases)])
+        # how far the chosen eyes, nose and mouth are drawn from the drawing's (the pipeline's choice again)
+        part_distance = np.mean([
+            bank.distances(d, compose.PART_FEATURES[part])[bank.choose(d, outline=o)[part]] / len(compose.PART_FEATURES[part])
+            for d, o in zip(drawn, with_outline) for part in compose.PART_FEATURES])
         fake, fake_faces = inception_features(faces), inception_features(face_crops(faces))
         scores = [fid_from_features(fake, real), kid_from_features(fake, real)[0],
                   fid_from_features(fake_faces, real_faces), kid_from_features(fake_faces, real_faces)[0]]
         recognised = f"{recognised_as_base(faces, bases, bank):.1%}" if args.recognise_base else ""
         counts = Counter(bases)
-        print(f"| {model} | {hub_weight:g} | {candidates} | {scores[0]:.1f} | {scores[1]:.4f} | {scores[2]:.1f} | {scores[3]:.4f} "
-              f"| {len(counts)} | {counts.most_common(1)[0][1]} | {outline_distance:.2f} "
+        print(f"| {model} | {hub_weight:g} | {candidates} | {part_candidates} | {scores[0]:.1f} | {scores[1]:.4f} | {scores[2]:.1f} | {scores[3]:.4f} "
+              f"| {len(counts)} | {counts.most_common(1)[0][1]} | {outline_distance:.2f} | {part_distance:.2f} "
               f"| {1 - np.mean(with_outline):.1%} | {recognised} |", flush=True)
     if args.sheet:
         write_sheet(args.sheet, drawings, faces_of, photos)

@@ -214,6 +214,12 @@ def test_the_shipped_bank_holds_aligned_training_faces():
     inner = bank.landmarks[:, 27:]  # nose, eyes, mouth: where the parts are moved between faces
     assert (inner > 20).all() and (inner < 236).all()
     assert len(bank.photos) == len(bank)
+    # each part's lighting, to choose parts that blend in (E27), and the parts' appearance is its photo's
+    assert {part: looks.shape[0] for part, looks in bank.appearance.items()} == dict.fromkeys(("eyes", "nose", "mouth"), len(bank))
+    from sketch2face.compose import part_appearance
+
+    recomputed = part_appearance(bank.photo(0), bank.landmarks[0])
+    assert all(np.abs(recomputed[part] - bank.appearance[part][0]).mean() < 2 for part in recomputed)  # JPEG, int8
     for index in (0, len(bank) // 2, len(bank) - 1):
         sketch, photo = bank.sketch(index), bank.photo(index)
         assert sketch.shape == (256, 256) and 20 < sketch.mean() < 250
@@ -336,3 +342,58 @@ def test_drawings_alone_are_corrected_for_crowding_among_the_drawings_alone(draw
     # the correction favours the isolated face among equally near ones, each kind by its own crowding
     assert bank.choose(between, outline=False)["base"] == 3
     assert bank.choose(dict(between, rest=(bank.features["rest"][0] + bank.features["rest"][1]) / 2))["base"] == 0
+
+
+def _lit_photo(from_left: bool) -> np.ndarray:
+    """A skin-coloured face photo lit from one side: bright there, falling to dark on the other."""
+    ramp = np.linspace(1.0, 0.35, 256)[None, :, None]
+    lit = ramp if from_left else ramp[:, ::-1]
+    return (np.full((256, 256, 3), (220, 170, 140), np.float32) * lit).round().astype(np.uint8)
+
+
+def _bank_with_appearance(drawings: list[np.ndarray], photos: list[np.ndarray]) -> ExemplarBank:
+    from sketch2face.compose import part_appearance
+
+    bank = _bank(drawings, [_face_sketch(False)] * len(drawings), photos)
+    looks = [part_appearance(photo, MEAN_LANDMARKS_256) for photo in photos]
+    bank.appearance = {part: np.stack([look[part] for look in looks]) for part in looks[0]}
+    return bank
+
+
+def test_part_appearance_sees_lighting_not_brightness():
+    from sketch2face.compose import part_appearance
+
+    photo = _lit_photo(from_left=True)
+    brighter = part_appearance(np.clip(photo.astype(int) + 25, 0, 255).astype(np.uint8), MEAN_LANDMARKS_256)
+    mirrored = part_appearance(_lit_photo(from_left=False), MEAN_LANDMARKS_256)
+    for part, look in part_appearance(photo, MEAN_LANDMARKS_256).items():
+        assert np.linalg.norm(look - brighter[part]) < 0.2 * np.linalg.norm(look - mirrored[part]), part
+
+
+def test_each_part_comes_from_the_nearest_drawn_parts_lit_like_the_base(drawings, monkeypatch):
+    import sketch2face.compose as compose
+
+    monkeypatch.setattr(compose, "BASE_CANDIDATES", 1)  # the nearest base
+    # face 1 has the drawing's eyes exactly but is lit from the other side than the base (face 0);
+    # face 2's eyes are drawn a little further away and it is lit like the base
+    bank = _bank_with_appearance(drawings, [_lit_photo(True), _lit_photo(False), _lit_photo(True)])
+    query = part_features(distance_field(drawings[0]))
+    query.update(eye_left=bank.features["eye_left"][1], eye_right=bank.features["eye_right"][1])
+    assert bank.choose(query)["base"] == 0
+    monkeypatch.setattr(compose, "PART_CANDIDATES", 2)
+    assert bank.choose(query)["eyes"] == 2
+    assert bank.choose(query, variation=1)["eyes"] == 1  # the next best lit
+    monkeypatch.setattr(compose, "PART_CANDIDATES", 1)
+    assert bank.choose(query)["eyes"] == 1  # the nearest drawn eyes, whatever their light
+    monkeypatch.setattr(compose, "PART_CANDIDATES", 2)
+    bank.appearance = None  # a bank built before part appearances
+    assert bank.choose(query)["eyes"] == 1
+
+
+def test_part_appearances_round_trip_through_the_bank_file(tmp_path, drawings):
+    bank = _bank_with_appearance(drawings, [_lit_photo(True), _lit_photo(False), _lit_photo(True)])
+    bank.save(tmp_path / "bank.npz")
+    loaded = ExemplarBank.load(tmp_path / "bank.npz")
+    assert loaded.appearance.keys() == bank.appearance.keys()
+    for part, looks in bank.appearance.items():
+        assert np.allclose(loaded.appearance[part], looks, atol=0.5)  # stored as whole CIELAB units

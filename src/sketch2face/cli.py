@@ -164,7 +164,7 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
                         "the model renders, as the model says. Default: what the model says (the default "
                         "model composes; --no-compose fills the strokes in with the line model)")
     p.add_argument("--variation", type=int, default=0,
-                   help="with --compose: 0 takes the nearest face parts, N the N-th next nearest (another face)")
+                   help="with --compose: 0 takes the best face parts, N the N-th next (another face)")
     p.add_argument("--no-align", action="store_true",
                    help="do not bring a small or off-centre drawing to the model's framing (pad it as it is)")
     p.add_argument("--batch-size", type=int, default=8)

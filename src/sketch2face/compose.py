@@ -15,7 +15,8 @@ real features. We do both, on a CPU in a few milliseconds:
 2. The drawing's features pick a *base* face (by the head outline, hair and shoulders: one of the
    nearest after a hubness correction, drawn by a seed taken from the drawing, so that drawings
    unlike the training drawings do not all land on a few central faces) and, for the eyes with
-   their brows, the nose and the mouth, the face whose drawn part is nearest. A drawing of the face
+   their brows, the nose and the mouth, of the few faces whose drawn part is nearest, the one whose
+   part is lit most like the base face's own (``part_appearance``). A drawing of the face
    alone, without the hair's and shoulders' outline, is matched framed as a face alone against the
    bank's drawings without the outline (``ExemplarBank.how_drawn``).
 3. Each chosen part is moved onto the base face's part by a similarity transform between their
@@ -94,6 +95,13 @@ REST_WITHOUT_OUTLINE_AS_FRAMED = "rest_without_outline_as_framed"
 #: framing of a face alone (``pipeline.face_alone_region``).
 OUTLINE_NEIGHBOURS = 5
 HOW_DRAWN = ("outline", "face", "enlarged face")
+#: Each part comes from the one of its this many nearest drawn parts whose look in its photo is most like
+#: the base face's own part (``part_appearance``): Poisson blending matches a part's level to the base
+#: but keeps its gradients, so a part lit from the other side or far more contrasted looks pasted on
+#: (a dark nose, a red mouth). 1: the nearest drawn part, as before E27.
+PART_CANDIDATES = 5
+#: A part's look is compared at this many pixels a side (its lighting and contrast, not its details).
+APPEARANCE_SIZE = 12
 #: Stored sketches and photos are JPEG at this quality (a bank of 1,500 sketches is about 20 MB of PNG,
 #: 8 MB of JPEG).
 JPEG_QUALITY = 85
@@ -109,6 +117,28 @@ def _unpack(data: np.ndarray, offsets: np.ndarray) -> list[bytes]:
     return [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
 
 
+def part_appearance(photo: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    """Each of PART_LANDMARKS' parts as it looks in an aligned face ``photo`` (uint8 RGB at 256) with its
+    68 ``landmarks``: the part moved onto the mean face's by a similarity transform between their
+    landmarks, the box of its blending mask there at APPEARANCE_SIZE pixels a side, in CIELAB, each
+    channel less its mean (Poisson blending keeps a part's gradients, not its level); flat float32."""
+    from .data.freehand import MEAN_LANDMARKS_256
+
+    lab = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+    looks = {}
+    for part, groups in PART_LANDMARKS.items():
+        every = np.concatenate(groups)
+        transform, _ = cv2.estimateAffinePartial2D(landmarks[every].astype(np.float32),
+                                                   MEAN_LANDMARKS_256[every].astype(np.float32))
+        if transform is None:  # degenerate landmarks: the part where the mean face has it
+            transform = np.float32([[1, 0, 0], [0, 1, 0]])
+        moved = cv2.warpAffine(lab, transform, (FRAME, FRAME), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        x, y, w, h = cv2.boundingRect(_part_mask([MEAN_LANDMARKS_256[g].astype(np.float32) for g in groups], PART_MARGIN[part]))
+        patch = cv2.resize(moved[y:y + h, x:x + w], (APPEARANCE_SIZE, APPEARANCE_SIZE), interpolation=cv2.INTER_AREA)
+        looks[part] = (patch - patch.mean(axis=(0, 1))).ravel().astype(np.float32)
+    return looks
+
+
 @dataclass
 class ExemplarBank:
     """Faces to compose from: drawn-part features (uint8-coded distances, one (N, F) array per
@@ -119,6 +149,9 @@ class ExemplarBank:
     landmarks: np.ndarray
     sketches: list[bytes]
     photos: list[bytes] | None = None
+    appearance: dict[str, np.ndarray] | None = None
+    """Per part of PART_LANDMARKS, (N, F) ``part_appearance`` of each face's photo; None in a bank
+    built before E27 (each part is then the nearest drawn part)."""
     _crowding: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
     _kinds: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -134,7 +167,9 @@ class ExemplarBank:
         np.savez_compressed(
             buffer, landmarks=self.landmarks.astype(np.float16), **arrays,
             **{f"feature_{k}": np.round(np.asarray(v) / MAX_DISTANCE * 255).astype(np.uint8)
-               for k, v in self.features.items()})
+               for k, v in self.features.items()},
+            # CIELAB units, each within about +-100 of its part's mean: whole units are plenty for lighting
+            **{f"appearance_{k}": np.clip(np.round(v), -127, 127).astype(np.int8) for k, v in (self.appearance or {}).items()})
         atomic_write_bytes(Path(path), buffer.getvalue())
 
     @staticmethod
@@ -145,7 +180,9 @@ class ExemplarBank:
                  for k in stored.files if k.startswith("feature_")},
                 stored["landmarks"].astype(np.float32),
                 _unpack(stored["sketch_bytes"], stored["sketch_offsets"]),
-                _unpack(stored["photo_bytes"], stored["photo_offsets"]) if "photo_bytes" in stored.files else None)
+                _unpack(stored["photo_bytes"], stored["photo_offsets"]) if "photo_bytes" in stored.files else None,
+                {k[len("appearance_"):]: stored[k].astype(np.float32) for k in stored.files
+                 if k.startswith("appearance_")} or None)
 
     def sketch(self, index: int) -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(self.sketches[index])).convert("L"))
@@ -208,8 +245,11 @@ class ExemplarBank:
     def choose(self, features: dict[str, np.ndarray], variation: int = 0, keep_base: int | None = None,
                outline: bool = True) -> dict[str, int]:
         """The bank face for the base and for each part. The base is the drawing's pick among its
-        BASE_CANDIDATES nearest after the hubness correction; ``variation`` k takes the k-th next
-        pick (beyond the candidates, the (k+1)-th nearest) and each part's (k+1)-th nearest.
+        BASE_CANDIDATES nearest after the hubness correction; each part, of the PART_CANDIDATES faces
+        whose drawn part is nearest, the one whose part looks most like the base's own
+        (``part_appearance``; in a bank without appearances, the nearest). ``variation`` k takes the
+        k-th next pick of each: the base's (beyond its candidates, the (k+1)-th nearest) and each
+        part's (beyond its candidates, the (k+1)-th nearest drawn part).
         ``outline``: match the head, hair and shoulders against the bank's drawings with the person's
         outline, or (False) without it.
 
@@ -226,10 +266,18 @@ class ExemplarBank:
             chosen = {"base": int(order[np.random.default_rng(seed).permutation(candidates)[variation]])}
         else:
             chosen = {"base": int(order[variation])}
+        base = chosen["base"]
+        pool = min(PART_CANDIDATES, len(self) - 1)
         for part, names in PART_FEATURES.items():
             distances = self.distances(features, names)
-            distances[chosen["base"]] = np.inf  # never the base's own part: no output is one bank face
-            chosen[part] = int(np.argsort(distances)[variation])
+            distances[base] = np.inf  # never the base's own part: no output is one bank face
+            nearest = np.argsort(distances)
+            if self.appearance is not None and variation < pool:  # the k-th best lit of the nearest drawn parts
+                looks = self.appearance[part]
+                mismatch = ((looks[nearest[:pool]] - looks[base]) ** 2).sum(1)
+                chosen[part] = int(nearest[np.argsort(mismatch, kind="stable")[variation]])
+            else:
+                chosen[part] = int(nearest[variation])
         return chosen
 
 

@@ -55,7 +55,7 @@ GENERATE_BODY = {
                                                               "renders, as the model says; default: what the "
                                                               "model says; the default model composes)"},
                 "variation": {"type": "integer", "minimum": 0, "maximum": 1000,
-                              "description": "with compose: 0 the nearest face parts, N the N-th next nearest"},
+                              "description": "with compose: 0 the best face parts, N the N-th next (another face)"},
                 "keep_base": {"type": "integer", "minimum": 0,
                               "description": "with compose: the X-Base-Face of the previous result for the same "
                                              "drawing; that person is kept while the drawing still fits them "
