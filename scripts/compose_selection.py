@@ -149,9 +149,9 @@ def main() -> None:
         drawn = [part_features(distance_field(f)) for f in framed]
         outline_distance = np.mean([bank.rest_distances(d, o)[b] for d, o, b in zip(drawn, with_outline, bases)])
         # how far the chosen eyes, nose and mouth are drawn from the drawing's (the pipeline's choice again)
-        part_distance = np.mean([
-            bank.distances(d, compose.PART_FEATURES[part])[bank.choose(d, outline=o)[part]] / len(compose.PART_FEATURES[part])
-            for d, o in zip(drawn, with_outline) for part in compose.PART_FEATURES])
+        chosen = [bank.choose(d, outline=o) for d, o in zip(drawn, with_outline)]
+        part_distance = np.mean([bank.distances(d, names)[faces[part]] / len(names)
+                                 for d, faces in zip(drawn, chosen) for part, names in compose.PART_FEATURES.items()])
         fake, fake_faces = inception_features(faces), inception_features(face_crops(faces))
         scores = [fid_from_features(fake, real), kid_from_features(fake, real)[0],
                   fid_from_features(fake_faces, real_faces), kid_from_features(fake_faces, real_faces)[0]]

@@ -49,7 +49,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .data.freehand import BROW_LEFT, BROW_RIGHT, EYE_LEFT, EYE_RIGHT
+from .data.freehand import BROW_LEFT, BROW_RIGHT, EYE_LEFT, EYE_RIGHT, MEAN_LANDMARKS_256
 from .fidelity import FRAME, MAX_DISTANCE, distance_field, part_features
 
 BANK_FILE = Path(__file__).parent / "assets" / "exemplar_bank.npz"
@@ -122,8 +122,6 @@ def part_appearance(photo: np.ndarray, landmarks: np.ndarray) -> dict[str, np.nd
     68 ``landmarks``: the part moved onto the mean face's by a similarity transform between their
     landmarks, the box of its blending mask there at APPEARANCE_SIZE pixels a side, in CIELAB, each
     channel less its mean (Poisson blending keeps a part's gradients, not its level); flat float32."""
-    from .data.freehand import MEAN_LANDMARKS_256
-
     lab = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
     looks = {}
     for part, groups in PART_LANDMARKS.items():
