@@ -10,6 +10,9 @@ Test sets (each built once into cache/freehand-bench/, then reused):
 - ``strokes``: the same people drawn by the training procedure, to tell a new procedure from new people.
 - ``photographed``: the doodles as a phone photographs them on paper under room light
   (``data.augment.photographed``: grey, unevenly lit paper, noise, blur, JPEG).
+- ``scanned``: the doodles as a scanner reads them drawn in pencil on a large sheet: drawn at 2048 px
+  with the procedure's pen widths in pixels (lines a few pixels wide, a fine pen at that size;
+  ``FaceGeometry.scaled``), in graphite grey (darkest ink at grey 120: ``data.augment.in_pencil``).
 - ``browser`` (with ``--browser N``): the first N doodles replayed with the mouse on the web page's
   canvas in headless Chromium (Playwright), saved from the canvas: what a visitor's strokes look like.
 
@@ -34,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sketch2face.data.augment import photographed
+from sketch2face.data.augment import in_pencil, photographed
 from sketch2face.data.freehand import draw_freehand, freehand_strokes, prepared_geometry
 from sketch2face.data.manifest import read_manifest
 from sketch2face.data.transforms import load_image, to_grayscale
@@ -48,6 +51,9 @@ from sketch2face.evaluate import (
 from sketch2face.pipeline import SketchToFacePipeline
 
 HELDOUT = Path("cache/freehand-heldout-lfw")
+#: The ``scanned`` set: drawn this many times larger than the models' 256 px, darkest ink at this grey.
+SCANNED_SCALE = 8
+SCANNED_INK = 120
 
 
 def one_photo_per_person(source: Path, people: int) -> list[dict]:
@@ -76,8 +82,13 @@ def build_set(source: Path, items: list[dict], procedure: str, out: Path) -> Pat
     (out / "sketches").mkdir()
     for item in items:
         shutil.copy(source / "photos" / f"{item['name']}.png", out / "photos" / f"{item['name']}.png")
-        drawn_by = "doodle" if procedure == "photographed" else procedure
-        drawing = draw_freehand(prepared_geometry(source, item), 256, drawn_by, rng=_seed(item["name"]))
+        geometry = prepared_geometry(source, item)
+        if procedure == "scanned":
+            drawing = in_pencil(draw_freehand(geometry.scaled(SCANNED_SCALE), 256 * SCANNED_SCALE, "doodle",
+                                              rng=_seed(item["name"])), SCANNED_INK)
+        else:
+            drawn_by = "doodle" if procedure == "photographed" else procedure
+            drawing = draw_freehand(geometry, 256, drawn_by, rng=_seed(item["name"]))
         if procedure == "photographed":
             drawing = photographed(drawing, np.random.default_rng(_seed(item["name"])))
         Image.fromarray(drawing).save(out / "sketches" / f"{item['name']}.png")
@@ -172,7 +183,7 @@ def main() -> None:
     parser.add_argument("--compose", nargs="*", default=[], metavar="MODEL",
                         help="also these models with composition from real face parts (sketch2face.compose)")
     parser.add_argument("--people", type=int, default=400)
-    parser.add_argument("--sets", default="doodle,strokes", help="comma-separated: doodle, strokes, photographed")
+    parser.add_argument("--sets", default="doodle,strokes", help="comma-separated: doodle, strokes, photographed, scanned")
     parser.add_argument("--browser", type=int, default=0, help="also N doodles drawn with the mouse in Chromium")
     parser.add_argument("--source", type=Path, default=HELDOUT)
     parser.add_argument("--output", type=Path, default=Path("docs/results/freehand"))

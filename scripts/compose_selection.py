@@ -20,6 +20,10 @@ benchmark, drawn by the training procedures, scored against their photos.
     python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \\
         --no-outline --models sketch2face-v6 --hub-weights 0.5 --base-candidates 10
 
+    # E29: drawings scanned large in pencil (lines strengthened before they are judged and matched)
+    python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \
+        --models sketch2face-v6 --hub-weights 0.5 --scale 8 --ink 120
+
     # E27: each part the best lit of its 1, 3, 5 or 10 nearest drawn parts (compose.PART_CANDIDATES)
     python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \
         --models sketch2face-v6 --hub-weights 0.5 --base-candidates 10 --part-candidates 1 3 5 10
@@ -46,6 +50,7 @@ from PIL import Image
 
 import sketch2face.compose as compose
 from build_exemplar_bank import usable
+from sketch2face.data.augment import in_pencil
 from sketch2face.data.freehand import TRAINING_PROCEDURES, VALIDATION_PROCEDURES, draw_freehand, prepared_geometry, prepared_items
 from sketch2face.data.sketch import line_sketch
 from sketch2face.data.transforms import load_image, to_rgb
@@ -71,9 +76,11 @@ def validation_faces(source: Path, people: int, bank_rejects: bool) -> list[tupl
 
 def drawings_and_photos(source: Path, people: int, bank_rejects: bool,
                         procedures: tuple[str, ...] = TRAINING_PROCEDURES,
-                        outline: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                        outline: bool = True, scale: int = 1, ink: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """One drawing per ``validation_faces`` photo by ``procedures`` in turn, seeded by the photo's name;
-    without ``outline``, drawn as if the photo had no silhouette (no hair or shoulder outline)."""
+    without ``outline``, drawn as if the photo had no silhouette (no hair or shoulder outline); drawn
+    ``scale`` times larger with the same pens (a fine pen on a large scan) and its darkest ink at grey ``ink``
+    (a pencil)."""
     drawings, photos = [], []
     for index, (item, photo) in enumerate(validation_faces(source, people, bank_rejects)):
         seed = int.from_bytes(hashlib.sha256(f"compose-selection:{item['name']}".encode()).digest()[:4], "big")
@@ -81,7 +88,8 @@ def drawings_and_photos(source: Path, people: int, bank_rejects: bool,
         geometry = prepared_geometry(source, item)
         if not outline:
             geometry = dataclasses.replace(geometry, silhouette=None)
-        drawings.append(draw_freehand(geometry, 256, procedure, rng=seed))
+        drawing = draw_freehand(geometry.scaled(scale) if scale > 1 else geometry, 256 * scale, procedure, rng=seed)
+        drawings.append(in_pencil(drawing, ink) if ink else drawing)
         photos.append(photo)
     return drawings, photos
 
@@ -108,6 +116,9 @@ def main() -> None:
                         help="drawing procedures, in turn (never the test-only doodle)")
     parser.add_argument("--no-outline", action="store_true",
                         help="draw without the person's silhouette: no hair or shoulder outline")
+    parser.add_argument("--scale", type=int, default=1,
+                        help="draw this many times larger than 256 px with the same pens (a fine pen on a large scan)")
+    parser.add_argument("--ink", type=int, default=0, help="the drawings' darkest ink at this grey level (a pencil)")
     parser.add_argument("--models", nargs="+", default=["sketch2face-v4"])
     parser.add_argument("--hub-weights", nargs="+", type=float, default=[0.0, 0.5, 1.0])
     parser.add_argument("--base-candidates", nargs="+", type=int, default=[compose.BASE_CANDIDATES])
@@ -119,7 +130,7 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, help="write a contact sheet: drawing | each row's face | photo")
     args = parser.parse_args()
     drawings, photos = drawings_and_photos(args.source, args.people, args.bank_rejects, tuple(args.procedures),
-                                           outline=not args.no_outline)
+                                           outline=not args.no_outline, scale=args.scale, ink=args.ink)
     real, real_faces = inception_features(photos), inception_features(face_crops(photos))
     bank = compose.default_bank()
     if bank.appearance is None and max(args.part_candidates) > 1:  # a bank built before E27
@@ -129,7 +140,8 @@ def main() -> None:
         for key in (compose.REST_WITHOUT_OUTLINE, compose.REST_WITHOUT_OUTLINE_AS_FRAMED):
             bank.features.pop(key, None)
     print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''} "
-          f"by {', '.join(args.procedures)}{', without the outline' if args.no_outline else ''}\n")
+          f"by {', '.join(args.procedures)}{', without the outline' if args.no_outline else ''}"
+          f"{f', at {256 * args.scale} px' if args.scale > 1 else ''}{f', ink at grey {args.ink}' if args.ink else ''}\n")
     print("| model | HUB_WEIGHT | BASE_CANDIDATES | PART_CANDIDATES | FID | KID | face FID | face KID | distinct bases "
           "| most used base | outline distance | part distance | matched without outline | recognised as base |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -140,7 +152,7 @@ def main() -> None:
         pipe = pipes[model]
         compose.HUB_WEIGHT, compose.BASE_CANDIDATES, compose.PART_CANDIDATES = hub_weight, candidates, part_candidates
         results = list(pipe.run(drawings, keep_size=True))
-        faces = [np.asarray(r.face) for r in results]
+        faces = [np.asarray(r.face.resize((256, 256), Image.BICUBIC)) for r in results]  # drawn at 256 * scale
         faces_of[f"{model}, {hub_weight:g}, {candidates}, {part_candidates}"] = faces
         bases = [r.prepared.base_face for r in results]
         with_outline = [r.prepared.how_drawn == "outline" for r in results]

@@ -11,25 +11,31 @@ Per folder: the minimum, 5th percentile, median, 95th percentile and maximum of 
 after framing; the brightest paper (``paper_illumination``) at its minimum and 1st percentile and how
 many sketches whitening changes; and, for copies photographed under room light
 (``data.augment.photographed``, seeded by position), how many are read as line drawings as they are,
-photographed, and photographed then whitened.
+photographed, photographed then whitened, and drawn in pencil (darkest ink at grey 120,
+``data.augment.in_pencil``); each as the pipeline judges it, on its lines strengthened
+(``transforms.strengthen_lines``).
 """
 import argparse
 from pathlib import Path
 
 import numpy as np
 
-from sketch2face.data.augment import photographed
+from sketch2face.data.augment import in_pencil, photographed
 from sketch2face.data.datasets import list_images
 from sketch2face.data.transforms import (
-    from_model_range, load_image, pad_to_square, paper_illumination, resize, to_grayscale, whiten_paper,
+    from_model_range, load_image, pad_to_square, paper_illumination, strengthen_lines, to_grayscale, whiten_paper,
 )
 from sketch2face.evaluate import data_root
 from sketch2face.pipeline import MEASURED_AT, drawing_kind, preprocess_sketch, shaded_share
 
+#: The darkest ink of the "in pencil" copies (``data.augment.in_pencil``), as the freehand benchmark's ``scanned`` set.
+PENCIL_INK = 120
+
 
 def is_lines(grey: np.ndarray) -> bool:
+    """As the pipeline judges a sketch padded to a square: on its lines strengthened."""
     square, _ = pad_to_square(grey, fill=255)
-    return drawing_kind(resize(square, (MEASURED_AT, MEASURED_AT))) == "lines"
+    return drawing_kind(strengthen_lines(square, MEASURED_AT)) == "lines"
 
 
 def main() -> None:
@@ -51,15 +57,16 @@ def main() -> None:
         low, p5, median, p95, high = np.percentile(shares, [0, 5, 50, 95, 100])
         print(f"{folder}: n={len(shares)} shaded share min {low:.3f} p5 {p5:.3f} median {median:.3f} "
               f"p95 {p95:.3f} max {high:.3f}")
-        brightest, changed, lines = [], 0, np.zeros(3, int)
+        brightest, changed, lines = [], 0, np.zeros(4, int)
         for index, path in enumerate(picks):
             grey = to_grayscale(load_image(path))
             brightest.append(paper_illumination(grey).brightest)
             changed += whiten_paper(grey) is not grey
             photo = photographed(grey, np.random.default_rng(index))
-            lines += [is_lines(grey), is_lines(photo), is_lines(whiten_paper(photo))]
+            lines += [is_lines(grey), is_lines(photo), is_lines(whiten_paper(photo)), is_lines(in_pencil(grey, PENCIL_INK))]
         print(f"    brightest paper min {min(brightest):.0f} p1 {np.percentile(brightest, 1):.0f}; whitened {changed}; "
-              f"read as lines: as drawn {lines[0]}, photographed {lines[1]}, photographed and whitened {lines[2]}")
+              f"read as lines: as drawn {lines[0]}, photographed {lines[1]}, photographed and whitened {lines[2]}, "
+              f"in pencil {lines[3]}")
 
 
 if __name__ == "__main__":

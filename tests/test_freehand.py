@@ -58,6 +58,14 @@ def test_deformation_moves_the_drawing_away_from_the_exact_geometry():
     assert max(on_jaw[:4]) > max(on_jaw[4:])
 
 
+def test_a_scaled_face_is_drawn_larger_with_the_same_pens():
+    large = GEOMETRY.scaled(4)
+    assert np.allclose(large.landmarks, GEOMETRY.landmarks * 4) and large.silhouette.shape == (1024, 1024)
+    small, big = draw_freehand(GEOMETRY, 256, "cartoon", rng=5), draw_freehand(large, 1024, "cartoon", rng=5)
+    # the same strokes, 4x as long and as wide as before, not 16x the ink
+    assert 2 < (big < 128).sum() / max(1, (small < 128).sum()) < 8
+
+
 def test_recorded_strokes_lie_on_the_drawn_ink():
     drawing = draw_freehand(GEOMETRY, 256, "doodle", rng=1)
     strokes = freehand_strokes(GEOMETRY, 256, "doodle", rng=1)

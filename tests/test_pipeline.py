@@ -364,6 +364,66 @@ def test_the_pipeline_reads_a_photographed_line_drawing_as_lines():
     assert np.percentile(from_model_range(prepared.values[0]), 50) >= 245  # on white paper
 
 
+def _pencil_scan(size: int = 2048, pen: int = 5, ink: int = 120) -> np.ndarray:
+    """A line drawing scanned large: lines ``pen`` pixels wide whatever the size, a head of hair
+    as 300 strokes, in pencil grey."""
+    import cv2
+
+    from sketch2face.data.augment import in_pencil
+
+    drawing = np.full((size, size), 255, np.uint8)
+    def at(*values):
+        return tuple(round(v * size / 256) for v in values)
+
+    cv2.ellipse(drawing, at(128, 130), at(62, 84), 0, 0, 360, 0, pen)
+    for x in (100, 156):
+        cv2.ellipse(drawing, at(x, 112), at(12, 5), 0, 0, 360, 0, pen)
+    cv2.ellipse(drawing, at(128, 170), at(24, 10), 0, 0, 180, 0, pen)
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        x, y = at(rng.uniform(90, 166), rng.uniform(38, 52))
+        cv2.line(drawing, (x, y), (x + int(rng.integers(-80, 80)), y + int(rng.integers(150, 300))), 0, pen)
+    return in_pencil(drawing, ink)
+
+
+def test_a_large_pencil_scan_is_read_as_lines_and_its_lines_kept():
+    from sketch2face.pipeline import drawing_kind, preprocess_sketch
+
+    scan = _pencil_scan()
+    shrunk = transforms.resize(scan, (256, 256))
+    assert drawing_kind(shrunk) == "portrait"  # faint thin lines, shrunk, read as shading: the reason
+    strengthened = transforms.strengthen_lines(scan, 256)
+    assert drawing_kind(strengthened) == "lines"
+    assert strengthened.min() <= transforms.STRENGTHENED_INK  # the pencil's lines as dark as a pen's
+    assert preprocess_sketch(scan, 256).kind == "lines"
+    # the model gets the strengthened lines at its own size, too
+    small = from_model_range(preprocess_sketch(scan, 128, align=False).values[0])
+    assert np.array_equal(small, transforms.strengthen_lines(scan, 128))
+
+
+def test_strengthening_darkens_faint_ink_widens_thin_lines_and_leaves_dark_ink_and_paper():
+    import cv2
+
+    faint = np.full((512, 512), 255, np.uint8)
+    cv2.line(faint, (40, 100), (470, 100), 170, 1)  # a hard pencil's hairline
+    faint[300:, :] = 245  # paper grain just below white
+    strengthened = transforms.strengthen_lines(faint, 128)
+    assert strengthened[24:27].min() <= transforms.STRENGTHENED_INK  # it survives shrinking by 4, as dark as a pen's
+    assert transforms.resize(faint, (128, 128))[25].min() > 200  # plain shrinking all but loses it
+    assert strengthened[80:].min() == 255  # grain is paper
+    dark = _line_drawing()
+    assert np.array_equal(transforms.strengthen_lines(dark, 256), dark)  # a pen's drawing at its size: as it is
+
+
+def test_in_pencil_lightens_ink_in_proportion():
+    from sketch2face.data.augment import in_pencil
+
+    drawing = np.array([[0, 128, 255]], np.uint8)
+    assert in_pencil(drawing, 120).tolist() == [[120, 188, 255]]
+    with pytest.raises(ValueError, match="ink"):
+        in_pencil(drawing, 255)
+
+
 def test_a_photographed_shaded_sketch_keeps_its_shading_in_proportion():
     sketch = np.full((300, 240), 250, np.float32)
     sketch[90:260, 50:190] = 150  # a shaded face-sized area on white paper

@@ -12,7 +12,8 @@ from PIL import Image
 from .backends import BackendUnavailableError, OnnxBackend, TorchBackend, choose_backend, onnx_file
 from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
-    prepare_photo, resize, square_region, style_planes, to_grayscale, to_model_range, whiten_paper,
+    prepare_photo, resize, square_region, strengthen_lines, style_planes, to_grayscale, to_model_range,
+    whiten_paper,
 )
 from .io import COMPOSITES, DEFAULT_MODEL, Release, resolve_model_dir
 
@@ -62,7 +63,8 @@ def shaded_share(square: np.ndarray) -> float:
 
 
 def drawing_kind(square: np.ndarray) -> str:
-    """"portrait" for a shaded sketch, "lines" for a line drawing (what a routed model dispatches on)."""
+    """"portrait" for a shaded sketch, "lines" for a line drawing (what a routed model dispatches on).
+    The pipeline asks it of the drawing with its lines strengthened (``transforms.strengthen_lines``)."""
     return "portrait" if shaded_share(square) >= SHADED_SHARE else "lines"
 
 
@@ -131,7 +133,8 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
                       fidelity: float = 1.0, compose: bool = False, variation: int = 0,
                       composite: str = "portrait", keep_base: int | None = None) -> PreparedSketch:
     """Read, convert to greyscale (transparency -> white paper; grey or unevenly lit paper, as in a
-    photo of a drawing, whitened: ``whiten_paper``), frame, resize, and move each face
+    photo of a drawing, whitened: ``whiten_paper``), frame, resize (a line drawing's lines kept dark
+    and at least a pixel wide: ``strengthen_lines``), and move each face
     part towards plausible training drawings when ``fidelity`` < 1 (``sketch2face.fidelity``; for
     line drawings, not shaded portraits). With ``compose``, a line drawing becomes a ``composite`` of
     real face parts that look like its parts (``sketch2face.compose``; ``variation`` k takes the k-th
@@ -161,10 +164,16 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
         square, frame = pad_to_square(grey, fill=255)
     else:
         square, frame = square_region(grey, *region, fill=255)
-    framed, square = square, resize(square, (resolution, resolution))
-    # the kind's threshold, the part bank and the face bank are all at 256x256, whatever the model's size
-    at_256 = square if resolution == MEASURED_AT else resize(framed, (MEASURED_AT, MEASURED_AT))
-    kind = drawing_kind(at_256)
+    # the kind's threshold, the part bank and the face bank are all at 256x256, whatever the model's size;
+    # the kind is judged on the lines strengthened (faint or thin lines would read as shading), and only
+    # a line drawing goes on strengthened
+    lines_at_256 = strengthen_lines(square, MEASURED_AT)
+    kind = drawing_kind(lines_at_256)
+    if kind == "lines":
+        at_256 = lines_at_256
+        square = at_256 if resolution == MEASURED_AT else strengthen_lines(square, resolution)
+    else:
+        at_256, square = resize(square, (MEASURED_AT, MEASURED_AT)), resize(square, (resolution, resolution))
     composed = compose and kind == "lines"
     base_face = how_drawn = None
     if fidelity < 1.0 or composed:
@@ -182,13 +191,13 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
             def face_alone() -> np.ndarray:  # only for a face drawn alone that the framing enlarged
                 if alone_region is None:
                     return as_framed
-                square = resize(alone_square, (MEASURED_AT, MEASURED_AT))
+                square = strengthen_lines(alone_square, MEASURED_AT)
                 return apply_fidelity(square, fidelity) if fidelity < 1.0 else square
 
             made = compose_drawing(at_256, composite, variation, keep_base, face_alone=face_alone)
             base_face, how_drawn = made.faces["base"], made.how_drawn
             if how_drawn == "enlarged face" and alone_region is not None:
-                frame, square = alone_frame, resize(alone_square, (resolution, resolution))
+                frame, square = alone_frame, strengthen_lines(alone_square, resolution)
             if composite == "photo":
                 photo = made.image if resolution == MEASURED_AT else resize(made.image, (resolution, resolution))
                 return PreparedSketch(to_model_range(square)[None], frame, grey, kind, composed, photo, base_face,

@@ -134,3 +134,13 @@ def photographed(drawing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     blurred = cv2.GaussianBlur(np.clip(noisy, 0, 255).astype(np.uint8), (0, 0), rng.uniform(0.5, 0.9))
     _, encoded = cv2.imencode(".jpg", blurred, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 90))])
     return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+
+
+def in_pencil(drawing: np.ndarray, ink: int) -> np.ndarray:
+    """A drawing on white paper (uint8 greyscale) as a hard pencil or a grey pen draws it: its darkest
+    ink at grey level ``ink``, everything else lightened in proportion. What
+    ``transforms.strengthen_lines`` undoes."""
+    if not 0 <= ink < 255:
+        raise ValueError(f"ink must be a grey level in [0, 255), got {ink}")
+    darkness = (255.0 - drawing.astype(np.float32)) * (255 - ink) / 255
+    return np.clip(255.0 - darkness + 0.5, 0, 255).astype(np.uint8)

@@ -79,6 +79,13 @@ class FaceGeometry:
     def eye_distance(self) -> float:
         return float(np.linalg.norm(self.landmarks[EYE_LEFT].mean(0) - self.landmarks[EYE_RIGHT].mean(0)))
 
+    def scaled(self, factor: int) -> "FaceGeometry":
+        """The same face in a photo ``factor`` times as large: drawn at ``factor`` times the size, its
+        strokes keep the procedure's pen widths in pixels, as a fine pen on a large scan does."""
+        silhouette = None if self.silhouette is None else cv2.resize(
+            self.silhouette, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
+        return FaceGeometry(self.landmarks * factor, silhouette)
+
 
 def prepared_items(folder: str | Path) -> list[dict]:
     """The manifest items of a folder prepared with a freehand style that kept their landmarks, by name."""
