@@ -220,10 +220,11 @@ def strengthen_lines(square: np.ndarray, size: int) -> np.ndarray:
     """A square drawing (uint8) -> size x size, its lines as dark and as wide as a pen on the canvas draws
     them. Shrinking a large scan turns a thin pencil line into a faint grey one, and a faint line reads
     as shading (``pipeline.drawing_kind``: the drawing would go to the portrait model, which traces it)
-    and as paper (``fidelity.distance_field``: the composer would lose it). So faint ink is darkened (to
-    STRENGTHENED_INK), and before shrinking by k >= 2 every line is widened by 2k - 2 pixels (a minimum
-    filter), so that it still covers a whole pixel after shrinking. Bare paper (LINE_PAPER and above) is made white first. For
-    line drawings only: the pipeline judges the kind on this and gives portraits their plain copy."""
+    and as paper (``fidelity.distance_field``: the composer would lose it). So bare paper (LINE_PAPER and
+    above) is made white, faint ink is darkened (to STRENGTHENED_INK), and before shrinking by k >= 2
+    every line is widened by 2k - 2 pixels (a minimum filter), so that it still covers a whole pixel
+    after shrinking. For line drawings only: the pipeline judges the kind on this and gives portraits
+    their plain copy."""
     lines = np.where(square >= LINE_PAPER, PAPER_WHITE, square).astype(np.uint8)
     ink = lines[lines < LINE_PAPER]
     darkest = float(np.percentile(ink, 1)) if ink.size else 0.0
