@@ -32,10 +32,11 @@ from sketch2face.pipeline import MEASURED_AT, drawing_kind, preprocess_sketch, s
 PENCIL_INK = 120
 
 
-def is_lines(grey: np.ndarray) -> bool:
-    """As the pipeline judges a sketch padded to a square: on its lines strengthened."""
+def is_lines(grey: np.ndarray, photographed: bool = False) -> bool:
+    """As the pipeline judges a sketch padded to a square: on its lines strengthened; ``photographed``:
+    whitened from grey paper, so its face must be shaded too (``pipeline.SHADED_FACE_SHARE``)."""
     square, _ = pad_to_square(grey, fill=255)
-    return drawing_kind(strengthen_lines(square, MEASURED_AT)) == "lines"
+    return drawing_kind(strengthen_lines(square, MEASURED_AT), photographed) == "lines"
 
 
 def main() -> None:
@@ -63,7 +64,9 @@ def main() -> None:
             brightest.append(paper_illumination(grey).brightest)
             changed += whiten_paper(grey) is not grey
             photo = photographed(grey, np.random.default_rng(index))
-            lines += [is_lines(grey), is_lines(photo), is_lines(whiten_paper(photo)), is_lines(in_pencil(grey, PENCIL_INK))]
+            whitened = whiten_paper(photo)
+            lines += [is_lines(grey), is_lines(photo), is_lines(whitened, photographed=whitened is not photo),
+                      is_lines(in_pencil(grey, PENCIL_INK))]
         print(f"    brightest paper min {min(brightest):.0f} p1 {np.percentile(brightest, 1):.0f}; whitened {changed}; "
               f"read as lines: as drawn {lines[0]}, photographed {lines[1]}, photographed and whitened {lines[2]}, "
               f"in pencil {lines[3]}")

@@ -364,6 +364,49 @@ def test_the_pipeline_reads_a_photographed_line_drawing_as_lines():
     assert np.percentile(from_model_range(prepared.values[0]), 50) >= 245  # on white paper
 
 
+def _hatched_head(size: int = 512) -> np.ndarray:
+    """A head drawn in pencil grey with a pen's lines, its hair hatched in 150 hairlines."""
+    import cv2
+
+    from sketch2face.data.augment import in_pencil
+
+    drawing = np.full((size, size), 255, np.uint8)
+    def at(*values):
+        return tuple(round(v * size / 256) for v in values)
+
+    pen = size // 128
+    cv2.ellipse(drawing, at(128, 140), at(58, 78), 0, 0, 360, 0, pen)
+    for x in (104, 152):
+        cv2.ellipse(drawing, at(x, 128), at(11, 4), 0, 0, 360, 0, pen)
+    cv2.line(drawing, at(128, 135), at(124, 160), 0, pen)
+    cv2.ellipse(drawing, at(128, 180), at(20, 7), 0, 0, 180, 0, pen)
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        x = rng.uniform(64, 192)
+        cv2.line(drawing, at(x, rng.uniform(36, 50)), at(x + rng.uniform(-14, 14), rng.uniform(75, 100)), 0, 1)
+    return in_pencil(drawing, 120)
+
+
+def test_a_photographed_drawing_is_a_portrait_only_if_its_face_is_shaded():
+    import cv2
+
+    from sketch2face.data.augment import photographed
+    from sketch2face.pipeline import drawing_kind, preprocess_sketch
+
+    photo = photographed(_hatched_head(), np.random.default_rng(1))
+    whitened = transforms.whiten_paper(photo)
+    strengthened = transforms.strengthen_lines(whitened, 256)
+    assert drawing_kind(strengthened) == "portrait"  # the blurred hairlines read as shading: the reason
+    assert drawing_kind(strengthened, photographed=True) == "lines"  # its face is bare paper
+    assert preprocess_sketch(photo).kind == "lines"
+    rng = np.random.default_rng(0)
+    shaded = cv2.GaussianBlur(rng.integers(90, 230, (256, 256)).astype(np.uint8), (0, 0), 2)
+    shaded[:, :40] = 255
+    shaded_photo = photographed(shaded, np.random.default_rng(1))
+    assert transforms.whiten_paper(shaded_photo) is not shaded_photo
+    assert preprocess_sketch(shaded_photo).kind == "portrait"
+
+
 def _pencil_scan(size: int = 2048, pen: int = 5, ink: int = 120) -> np.ndarray:
     """A line drawing scanned large: lines ``pen`` pixels wide whatever the size, a head of hair
     as 300 strokes, in pencil grey."""
