@@ -6,6 +6,7 @@ high-pass band) of training photos to sketch2face-long's faces and scores them, 
 how much blur alone costs, on the recipe's validation pairs (346, identity-disjoint from training):
 
     python scripts/probe_photo_detail.py
+    python scripts/probe_photo_detail.py --config configs/sketch2face_portrait.yaml --model sketch2face-portrait --colour
 
 Rows: the model's faces as they are; the true validation photos blurred (what losing detail alone costs:
 the same images, so unblurred they would score 0); an unsharp mask; the detail of the one training photo
@@ -13,6 +14,12 @@ nearest to the face (32x32 colour thumbnails); and per pixel the detail of which
 training photos, shifted by up to 3 pixels, best matches the face's own blurred 9x9 neighbourhood
 (example-based detail, as in Freeman et al.'s example-based super-resolution). FID per folder is on a
 few images (17 CUFS, 75 FS2K, 254 LFW): read it as a direction, not a figure.
+
+``--colour`` asks the same of colour and light (E31): oracle rows that give the model's faces what only
+the true photo knows, the band below a Gaussian blur (sigma 4, 8, 16 px: light, skin and hair colour,
+background), the chroma alone (CIELAB a and b below a blur of sigma 8), or the photo's global CIELAB
+mean and spread, whole or lightness only. No method can do better than its oracle, so a small gain
+here rules colour out as the realism gap.
 """
 import argparse
 
@@ -74,10 +81,41 @@ class DetailDonors:
         return as_image(face + detail)
 
 
+def with_low_band(face: np.ndarray, photo: np.ndarray, sigma: float) -> np.ndarray:
+    """``face`` with its band below a Gaussian blur of ``sigma`` replaced by ``photo``'s."""
+    return as_image(face.astype(np.float32) - blurred(face, sigma) + blurred(photo, sigma))
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+
+
+def _rgb(lab: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(as_image(lab), cv2.COLOR_LAB2RGB)
+
+
+def with_chroma(face: np.ndarray, photo: np.ndarray, sigma: float) -> np.ndarray:
+    """``face`` with its CIELAB a and b below a blur of ``sigma`` replaced by ``photo``'s."""
+    face_lab, photo_lab = _lab(face), _lab(photo)
+    chroma = face_lab[..., 1:]
+    face_lab[..., 1:] = chroma - blurred(chroma, sigma) + blurred(photo_lab[..., 1:], sigma)
+    return _rgb(face_lab)
+
+
+def with_statistics(face: np.ndarray, photo: np.ndarray, channels: slice = slice(None)) -> np.ndarray:
+    """``face`` with the CIELAB mean and spread of ``photo`` in ``channels``."""
+    face_lab, photo_lab = _lab(face), _lab(photo)
+    own, target = face_lab[..., channels], photo_lab[..., channels]
+    standardised = (own - own.mean((0, 1))) / (own.std((0, 1)) + 1e-3)
+    face_lab[..., channels] = standardised * target.std((0, 1)) + target.mean((0, 1))
+    return _rgb(face_lab)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/sketch2face_long.yaml", help="the recipe whose validation split is used")
     parser.add_argument("--model", default="sketch2face-long")
+    parser.add_argument("--colour", action="store_true", help="the colour-and-light oracle rows instead of the detail rows")
     args = parser.parse_args()
     train, val = load_training_data(load_config(args.config))
     faces = model_faces(args.model, val.sketches, backend="onnx")
@@ -94,6 +132,14 @@ def main() -> None:
               + " | ".join(f"{value:.1f}" for value in per_folder) + " |", flush=True)
 
     score(args.model, faces)
+    if args.colour:
+        pairs = list(zip(faces, val.photos))
+        for sigma in (4, 8, 16):
+            score(f"the photo's band below sigma {sigma}", [with_low_band(f, p, sigma) for f, p in pairs])
+        score("the photo's chroma below sigma 8", [with_chroma(f, p, 8) for f, p in pairs])
+        score("the photo's CIELAB mean and spread", [with_statistics(f, p) for f, p in pairs])
+        score("the photo's lightness mean and spread", [with_statistics(f, p, slice(0, 1)) for f, p in pairs])
+        return
     for sigma in (1.0, 2.0):
         score(f"true photos blurred, sigma {sigma:g}", [as_image(blurred(p, sigma)) for p in val.photos])
     for amount in (0.5, 1.0):
