@@ -16,9 +16,9 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from sketch2face import pipeline
 import numpy as np
 
+from sketch2face import pipeline
 from sketch2face.data.augment import in_pencil, photographed
 from sketch2face.data.freehand import TRAINING_PROCEDURES, VALIDATION_PROCEDURES, draw_freehand, prepared_geometry, prepared_items
 from sketch2face.data.transforms import resize

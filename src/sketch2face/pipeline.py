@@ -70,11 +70,10 @@ FACE_INTERIOR = (70, 90, 186, 210)
 #: strands of a hatched head of hair into mid-grey, and a bare face between them is what tells a line
 #: drawing. Chosen on photographed validation drawings (LFW A-S by the three non-test procedures) and
 #: CUFS train and FS2K portraits: the largest of 0.08, 0.10, ... 0.16 that read none of those portraits
-#: as lines. With it
-#: (docs/experiments.md, E30): photographed validation drawings read as lines 693 of 720 times, 599
-#: without (``scripts/measure_line_strength.py --photographed``); of 498 photographed FS2K portraits one
-#: more is read as lines, of 400 CUFS none (``scripts/measure_shading.py``). Drawings on white paper are
-#: judged by SHADED_SHARE alone.
+#: as lines (docs/experiments.md, E30). With it, photographed validation drawings read as lines 693 of
+#: 720 times, 599 without (``scripts/measure_line_strength.py --photographed``); of 498 photographed FS2K
+#: portraits one more is read as lines, of 400 CUFS none (``scripts/measure_shading.py``). Drawings on
+#: white paper are judged by SHADED_SHARE alone.
 SHADED_FACE_SHARE = 0.10
 
 
