@@ -10,6 +10,9 @@ model's KID, the difference to the first model with its spread scaled to the who
 U-statistic the variance falls with the sample size: half the people, twice the variance), and how often
 the model beats the first. SSIM's per-image difference is reported with its standard error.
 
+``--sheet PATH`` also saves a contact sheet to look at: sketch | each model's face | true photo for the
+first ``--sheet-rows`` validation pairs of each training folder.
+
 Earlier decisions called a KID difference "within noise" when it was about what KID moved between
 neighbouring validations of one run (0.001-0.002, docs/experiments.md E16, E19); this measures it.
 """
@@ -55,15 +58,36 @@ def paired_kid_draws(features: dict[str, np.ndarray], real: np.ndarray, draws: i
     return {model: np.asarray(values) for model, values in kids.items()}
 
 
+def save_sheet(path: str, val, faces: dict[str, np.ndarray], rows_per_folder: int, cell: int = 160) -> None:
+    """Rows of sketch | each model's face | true photo, the first pairs of each folder, models named on top."""
+    from PIL import Image, ImageDraw
+
+    picks = [i for k in sorted(set(val.sources.tolist())) for i in np.flatnonzero(val.sources == k)[:rows_per_folder]]
+    columns = ["sketch", *faces, "true photo"]
+    sheet = Image.new("RGB", (cell * len(columns), 18 + cell * len(picks)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, name in enumerate(columns):
+        draw.text((k * cell + 4, 3), str(name)[-26:], fill="black")
+    for row, i in enumerate(picks):
+        images = [np.repeat(val.sketches[i][:, :, None], 3, 2), *(made[i] for made in faces.values()), val.photos[i]]
+        for k, image in enumerate(images):
+            sheet.paste(Image.fromarray(image).resize((cell, cell)), (k * cell, 18 + row * cell))
+    sheet.save(path, quality=85)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="bundled model names or release folders; the first is the reference")
     parser.add_argument("--config", default="configs/sketch2face_long.yaml", help="the recipe whose validation split is used")
     parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--sheet", help="also save a contact sheet here")
+    parser.add_argument("--sheet-rows", type=int, default=3, help="validation pairs per folder on the sheet")
     args = parser.parse_args()
     _, val = load_training_data(load_config(args.config))
     real = inception_features(list(val.photos))
     faces = {model: model_faces(model, val.sketches) for model in args.models}
+    if args.sheet:
+        save_sheet(args.sheet, val, faces, args.sheet_rows)
     features = {model: inception_features(list(images)) for model, images in faces.items()}
     ssims = {model: per_image_ssim(images, val.photos) for model, images in faces.items()}
     draws = paired_kid_draws(features, real, args.draws)
