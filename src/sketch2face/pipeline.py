@@ -84,9 +84,10 @@ def drawing_kind(square: np.ndarray, photographed: bool = False) -> str:
     it), and its face must be shaded too (SHADED_FACE_SHARE)."""
     if shaded_share(square) < SHADED_SHARE:
         return "lines"
-    x0, y0, x1, y1 = FACE_INTERIOR
-    if photographed and shaded_share(square[y0:y1, x0:x1]) < SHADED_FACE_SHARE:
-        return "lines"
+    if photographed:
+        x0, y0, x1, y1 = FACE_INTERIOR
+        if shaded_share(square[y0:y1, x0:x1]) < SHADED_FACE_SHARE:
+            return "lines"
     return "portrait"
 
 
