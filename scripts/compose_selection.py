@@ -21,8 +21,13 @@ benchmark, drawn by the training procedures, scored against their photos.
         --no-outline --models sketch2face-v6 --hub-weights 0.5 --base-candidates 10
 
     # E29: drawings scanned large in pencil (lines strengthened before they are judged and matched)
-    python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \
+    python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \\
         --models sketch2face-v6 --hub-weights 0.5 --scale 8 --ink 120
+
+    # E32: a larger bank (built to OTHER.npz by scripts/build_exemplar_bank.py --output), on drawings with and
+    # without the outline, by the validation-only and by the training procedures
+    python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \
+        --models sketch2face-v6 --hub-weights 0.5 [--no-outline] [--bank OTHER.npz]
 
     # E27: each part the best lit of its 1, 3, 5 or 10 nearest drawn parts (compose.PART_CANDIDATES)
     python scripts/compose_selection.py --source cache/freehand-lfw --bank-rejects --procedures cartoon \
@@ -128,10 +133,14 @@ def main() -> None:
     parser.add_argument("--outline-only", action="store_true",
                         help="match every drawing as drawn with the person's outline (the composer before E25)")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet: drawing | each row's face | photo")
+    parser.add_argument("--bank", type=Path, default=compose.BANK_FILE,
+                        help="compose from this bank (scripts/build_exemplar_bank.py --output) instead of the shipped one")
     args = parser.parse_args()
     drawings, photos = drawings_and_photos(args.source, args.people, args.bank_rejects, tuple(args.procedures),
                                            outline=not args.no_outline, scale=args.scale, ink=args.ink)
     real, real_faces = inception_features(photos), inception_features(face_crops(photos))
+    compose.BANK_FILE = args.bank  # the pipeline composes from default_bank()
+    compose.default_bank.cache_clear()
     bank = compose.default_bank()
     if bank.appearance is None and max(args.part_candidates) > 1:  # a bank built before E27
         looks = [compose.part_appearance(bank.photo(i), bank.landmarks[i]) for i in range(len(bank))]
