@@ -1,6 +1,7 @@
 """Build the composer's bank of faces (``src/sketch2face/assets/exemplar_bank.npz``).
 
-    python scripts/build_exemplar_bank.py cache/freehand-lfw:1200 cache/freehand-fs2k-cufs:100 \\
+    # the shipped bank (E32; cache/freehand-lfw-7000: docs/freehand.md); before E32 cache/freehand-lfw:1200
+    python scripts/build_exemplar_bank.py cache/freehand-lfw-7000:7000 cache/freehand-fs2k-cufs:100 \\
         [--output src/sketch2face/assets/exemplar_bank.npz]
 
 Takes FOLDER:COUNT faces, evenly spread, from freehand-prepared folders (LFW people A-S, UTKFace,
