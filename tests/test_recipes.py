@@ -18,7 +18,8 @@ RECIPES = sorted((ROOT / "configs").glob("*.yaml"))
 def test_the_recipes_are_found():
     assert len(RECIPES) >= 10 and ROOT / "configs" / "sketch2face_freehand_v2.yaml" in RECIPES
 TINY = {"unet": "unet-tiny", "unet-res": "unet-res-tiny", "unet-bilstm": "unet-bilstm-tiny",
-        "csi-resnet": "csi-resnet-tiny", "patchgan": "patchgan-tiny", "patchgan-ms": "patchgan-ms-tiny"}
+        "csi-resnet": "csi-resnet-tiny", "patchgan": "patchgan-tiny", "patchgan-ms": "patchgan-ms-tiny",
+        "projected": "projected-tiny"}
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
