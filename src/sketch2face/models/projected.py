@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ..losses import efficientnet_lite0, efficientnet_taps
 from .registry import register_model, register_preset
 
 TAPS = (2, 4, 10, 14)
@@ -32,8 +33,6 @@ TAP_CHANNELS = (24, 40, 112, 192)
 @lru_cache(maxsize=1)
 def frozen_backbone() -> nn.Module:
     """The frozen EfficientNet-Lite0 every projected discriminator shares, in eval mode."""
-    from ..losses import efficientnet_lite0
-
     net = efficientnet_lite0().to(memory_format=torch.channels_last).eval()
     return net.requires_grad_(False)
 
@@ -93,8 +92,6 @@ class ProjectedDiscriminator(nn.Module):
             self.heads.append(nn.ModuleList(blocks))
 
     def _projected(self, image: torch.Tensor) -> list[torch.Tensor]:
-        from ..losses import efficientnet_taps
-
         if image.shape[1] == 1:
             image = image.repeat(1, 3, 1, 1)
         taps = efficientnet_taps(frozen_backbone(), image, TAPS[:self.config.num_scales])
