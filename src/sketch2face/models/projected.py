@@ -40,7 +40,7 @@ def frozen_backbone() -> nn.Module:
 def _fixed_projection(generator: torch.Generator, in_channels: int, out_channels: int) -> torch.Tensor:
     """A random 1x1 convolution weight, never trained: uniform with bound sqrt(3 / fan_in) (Kaiming's
     for a linear layer), so a mix keeps about the scale of the features it mixes."""
-    bound = (6.0 / in_channels) ** 0.5 / 2 ** 0.5
+    bound = (3.0 / in_channels) ** 0.5
     return (torch.rand(out_channels, in_channels, 1, 1, generator=generator) * 2 - 1) * bound
 
 
