@@ -1,5 +1,6 @@
 """Seconds per training step of a recipe's whole objective (its generator, discriminator and loss
-terms, as ``gan_step`` runs them) on random 256x256 batches: tells whether bf16 pays on this CPU.
+terms, as ``gan_step`` runs them; no teacher) on random 256x256 batches: tells whether bf16 pays on
+this CPU, and what a change to the step costs.
 
     python benchmarks/recipe_step_time.py configs/sketch2face_freehand.yaml [--batch-size 8] [--steps 3] \\
         [--set train.precision=fp32 ...]
@@ -14,7 +15,7 @@ import time
 import torch
 
 from sketch2face.config import load_config
-from sketch2face.losses import GANLoss, PerceptualLoss
+from sketch2face.losses import DiffAugment, GANLoss, IdentityLoss, PerceptualLoss
 from sketch2face.models import create_model
 from sketch2face.train import StepParts, gan_step
 
@@ -35,8 +36,12 @@ def main() -> None:
     generator.to(memory_format=memory_format)
     discriminator.to(memory_format=memory_format)
     perceptual = PerceptualLoss().to(memory_format=memory_format) if tc.lambda_perceptual > 0 else None
+    identity = IdentityLoss().to(memory_format=memory_format) if tc.lambda_identity > 0 else None
+    augment = DiffAugment(tc.discriminator_augment, generator.config.out_channels) if tc.discriminator_augment else None
     parts = StepParts(generator, discriminator, torch.optim.Adam(generator.parameters(), tc.lr),
-                      torch.optim.Adam(discriminator.parameters(), tc.lr), GANLoss(tc.gan_mode), perceptual)
+                      torch.optim.Adam(discriminator.parameters(), tc.lr), GANLoss(tc.gan_mode), perceptual,
+                      discriminator_sees_sketch=config.model.discriminator_sees_sketch, augment=augment,
+                      identity=identity)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.precision == "bf16")
     size, batch = config.data.image_size, args.batch_size
     shape = (batch, generator.config.in_channels, size, size)

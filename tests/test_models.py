@@ -118,6 +118,26 @@ def test_identity_loss_is_zero_for_the_same_face_and_pulls_a_different_one(ident
         IdentityLoss(tmp_path / "missing.safetensors")
 
 
+def test_identity_loss_from_the_perceptual_pass_equals_its_own(identity_head_file):
+    """gan_step feeds the identity loss the perceptual loss's last tap instead of running EfficientNet
+    again: the loss and the face's gradient must be the same either way."""
+    from sketch2face.losses import IdentityLoss, PerceptualLoss
+
+    perceptual, identity = PerceptualLoss(), IdentityLoss(identity_head_file)
+    generator = torch.Generator().manual_seed(2)
+    photo = torch.rand(2, 3, 64, 64, generator=generator) * 2 - 1
+    face = torch.rand(2, 3, 64, 64, generator=generator) * 2 - 1
+    own_face, shared_face = face.clone().requires_grad_(), face.clone().requires_grad_()
+    own = identity(own_face, photo)
+    own.backward()
+    face_taps, photo_taps = perceptual.taps(shared_face, photo)
+    shared = identity(shared_face, photo, stride32=(face_taps[-1], photo_taps[-1]))
+    shared.backward()
+    assert torch.allclose(own, shared, atol=1e-6)
+    assert torch.allclose(own_face.grad, shared_face.grad, atol=1e-7)
+    assert perceptual(face, photo).item() == pytest.approx(perceptual(face, photo, taps=(face_taps, photo_taps)).item())
+
+
 def test_identity_features_keep_where_things_are():
     """identity_features pools the stride-32 map over a 4x4 grid: a face and its upside-down copy differ."""
     from sketch2face.losses import efficientnet_lite0, identity_features

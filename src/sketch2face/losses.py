@@ -110,18 +110,21 @@ class PerceptualLoss(_FrozenEfficientNet):
 
     TAPS = (2, 4, 10, 14)  # blocks ending the stride-4, 8, 16 and 32 stages of Lite0 (before the 320-ch head)
 
-    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return efficientnet_taps(self.net, x, self.TAPS)
-
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor,
-                weights: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean over taps of the features' L1; with ``weights`` (N,), each sample counts that much."""
+    def taps(self, prediction: torch.Tensor, target: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The features at TAPS of the prediction (with a gradient) and of the target (without)."""
         if prediction.shape[1] == 1:
             prediction, target = prediction.repeat(1, 3, 1, 1), target.repeat(1, 3, 1, 1)
         with torch.no_grad():
-            target_features = self._features(target)
+            target_features = efficientnet_taps(self.net, target, self.TAPS)
+        return efficientnet_taps(self.net, prediction, self.TAPS), target_features
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
+                taps: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None) -> torch.Tensor:
+        """Mean over taps of the features' L1; with ``weights`` (N,), each sample counts that much.
+        ``taps``: what ``self.taps(prediction, target)`` gave, when the caller needs them too."""
+        prediction_features, target_features = taps or self.taps(prediction, target)
         per_sample = sum((p.float() - t.float()).abs().flatten(1).mean(1)
-                         for p, t in zip(self._features(prediction), target_features)) / len(self.TAPS)
+                         for p, t in zip(prediction_features, target_features)) / len(self.TAPS)
         if weights is None:
             return per_sample.mean()
         return (per_sample * weights.to(per_sample.dtype)).mean()
@@ -145,11 +148,15 @@ IDENTITY_HEAD_FILE = Path(__file__).parent / "assets" / "identity_head.safetenso
 
 def identity_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """What the identity head reads: the stride-32 features of EfficientNet-Lite0 (block 14, 192
-    channels) averaged over a 4x4 grid, (N, 3072). The grid keeps where things are (eyes above mouth);
-    a global average would keep only which textures occur."""
+    channels, the perceptual loss's last tap) averaged over a 4x4 grid, (N, 3072)."""
     if x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1)
     (stride32,) = efficientnet_taps(net, x, (PerceptualLoss.TAPS[-1],))
+    return _pooled_for_identity(stride32)
+
+
+def _pooled_for_identity(stride32: torch.Tensor) -> torch.Tensor:
+    # the grid keeps where things are (eyes above mouth); a global average would keep only which textures occur
     return F.adaptive_avg_pool2d(stride32.float(), 4).flatten(1)
 
 
@@ -176,12 +183,24 @@ class IdentityLoss(_FrozenEfficientNet):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Unit-length identity embeddings (N, D) of images in the model range [-1, 1]."""
-        return F.normalize((identity_features(self.net, x) - self.mean) @ self.projection.T, dim=1)
+        return self._embed_features(identity_features(self.net, x))
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            target_embedding = self.embed(target)
-        return (1.0 - (self.embed(prediction) * target_embedding).sum(1)).mean()
+    def _embed_features(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize((features - self.mean) @ self.projection.T, dim=1)
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor,
+                stride32: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``stride32``: the prediction's and the target's block-14 maps when a ``PerceptualLoss.taps``
+        pass already made them (its last tap): the network then does not run again."""
+        if stride32 is None:
+            with torch.no_grad():
+                target_embedding = self.embed(target)
+            prediction_embedding = self.embed(prediction)
+        else:
+            prediction_map, target_map = stride32
+            target_embedding = self._embed_features(_pooled_for_identity(target_map.detach()))
+            prediction_embedding = self._embed_features(_pooled_for_identity(prediction_map))
+        return (1.0 - (prediction_embedding * target_embedding).sum(1)).mean()
 
 
 @lru_cache(maxsize=1)

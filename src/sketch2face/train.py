@@ -503,13 +503,17 @@ def gan_step(parts: StepParts, sketch: torch.Tensor, photo: torch.Tensor, tc: Tr
             real_features = [[f.detach() for f in scale] for scale in real_features]
             terms["loss_fm"] = feature_matching(real_features, fake_features)
             loss_g = loss_g + tc.lambda_feature_matching * terms["loss_fm"]
+    taps = None
     if parts.perceptual is not None:
         with autocast:
-            terms["loss_perceptual"] = parts.perceptual(fake, photo, sample_weights.perceptual)
+            taps = parts.perceptual.taps(fake, photo)
+            terms["loss_perceptual"] = parts.perceptual(fake, photo, sample_weights.perceptual, taps=taps)
         loss_g = loss_g + tc.lambda_perceptual * terms["loss_perceptual"]
     if parts.identity is not None:
         with autocast:
-            terms["loss_identity"] = parts.identity(fake, photo)
+            # the identity head reads the perceptual loss's last tap: one EfficientNet pass serves both
+            stride32 = None if taps is None else (taps[0][-1], taps[1][-1])
+            terms["loss_identity"] = parts.identity(fake, photo, stride32=stride32)
         loss_g = loss_g + tc.lambda_identity * terms["loss_identity"]
     if tc.lambda_tv > 0:
         terms["loss_tv"] = total_variation(fake)
