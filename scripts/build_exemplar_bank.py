@@ -34,6 +34,7 @@ from sketch2face.compose import (
     ExemplarBank,
     part_appearance,
 )
+from sketch2face.data.align import fill_black_border
 from sketch2face.data.freehand import (
     MEAN_LANDMARKS_256,
     TRAINING_PROCEDURES,
@@ -126,7 +127,7 @@ def main() -> None:
             for part, look in part_appearance(photo, geometry.landmarks).items():
                 appearance.setdefault(part, []).append(look)
             landmarks.append(geometry.landmarks)
-            photos.append(encoded(photo))
+            photos.append(encoded(fill_black_border(photo)))  # no black wedges in a composite (E34)
     bank = ExemplarBank({k: np.stack(v) for k, v in features.items()}, np.stack(landmarks), photos,
                         {k: np.stack(v) for k, v in appearance.items()})
     bank.save(args.output)

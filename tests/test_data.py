@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from sketch2face.cli import main
-from sketch2face.data.align import CANONICAL_LANDMARKS_256, NoFaceFoundWarning, align_face, similarity_transform
+from sketch2face.data.align import (
+    CANONICAL_LANDMARKS_256,
+    NoFaceFoundWarning,
+    align_face,
+    fill_black_border,
+    similarity_transform,
+)
 from sketch2face.data.augment import PairedAugment, SketchStyleAugment, facial_regions
 from sketch2face.data.datasets import load_paired_folder, split_train_val
 from sketch2face.data.sketch import STYLES, synthesize_sketch
@@ -28,6 +34,33 @@ def test_align_with_given_landmarks_puts_them_at_the_canonical_points():
     assert aligned.found and aligned.image.shape == (256, 256, 3)
     mapped = landmarks @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
     assert np.abs(mapped - CANONICAL_LANDMARKS_256).max() < 0.5
+
+
+def _funnelled(size: int = 250, angle: float = 9.0) -> tuple[np.ndarray, np.ndarray]:
+    """A textured picture rotated as LFW's deep funnelling rotates a photo: black wedges in the
+    corners. Returns the picture and where the wedges are."""
+    rng = np.random.default_rng(3)
+    picture = cv2.resize(rng.integers(60, 220, (12, 12, 3), dtype=np.uint8), (size, size), interpolation=cv2.INTER_CUBIC)
+    rotation = cv2.getRotationMatrix2D((size / 2, size / 2), angle, 1.0)
+    rotated = cv2.warpAffine(picture, rotation, (size, size), borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    wedges = cv2.warpAffine(np.ones((size, size), np.uint8), rotation, (size, size), borderValue=0) == 0
+    return rotated, wedges
+
+
+def test_black_padding_is_painted_in_and_the_picture_kept():
+    rotated, wedges = _funnelled()
+    assert rotated[wedges].max(axis=1).mean() < 5
+    filled = fill_black_border(rotated)
+    assert filled[wedges].max(axis=1).mean() > 50  # painted from the picture beside it
+    inner = cv2.erode((~wedges).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert np.array_equal(filled[inner], rotated[inner])
+
+
+def test_a_dark_background_around_a_head_is_not_black_padding():
+    photo = np.zeros((250, 250, 3), np.uint8)
+    cv2.ellipse(photo, (125, 140), (70, 95), 0, 0, 360, (190, 150, 130), -1)  # a head on black, to the edges
+    cv2.ellipse(photo, (125, 260), (120, 60), 0, 0, 360, (90, 90, 160), -1)  # shoulders
+    assert np.array_equal(fill_black_border(photo), photo)
 
 
 def test_no_face_warns_naming_the_input_and_falls_back_to_centre_framing():
