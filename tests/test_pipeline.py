@@ -510,3 +510,44 @@ def test_paper_of_a_large_photo_is_measured_on_a_small_copy():
     assert 150 < brightest < 225 and share >= transforms.LINE_DRAWING_PAPER
     sides = [illumination[:300].mean(), illumination[-300:].mean(), illumination[:, :300].mean(), illumination[:, -300:].mean()]
     assert max(sides) - min(sides) > 20  # brighter towards the light
+
+
+def _on_ruled_paper(drawing: np.ndarray, tilt: float = 0.0) -> np.ndarray:
+    """``drawing`` on a notebook page: light blue-grey rules every 24 px and a margin line, drawn under
+    the strokes, the page turned by ``tilt`` degrees."""
+    import cv2
+
+    size = drawing.shape[0]
+    page = np.full((size, size), 248, np.uint8)
+    for y in range(12, size, 24):
+        page[y:y + 2] = 185
+    page[:, 20:22] = 170
+    if tilt:
+        turn = cv2.getRotationMatrix2D((size / 2, size / 2), tilt, 1.0)
+        page = cv2.warpAffine(page, turn, (size, size), borderMode=cv2.BORDER_REPLICATE)
+    return np.minimum(page, drawing)
+
+
+@pytest.mark.parametrize("tilt", [0.0, 2.0])
+def test_a_drawing_on_ruled_paper_loses_the_rules_and_keeps_its_strokes(tilt):
+    from sketch2face.pipeline import drawing_kind, preprocess_sketch
+
+    drawing = _line_drawing(512)
+    page = _on_ruled_paper(drawing, tilt)
+    assert drawing_kind(transforms.resize(page, (256, 256))) == "portrait"  # the rules read as shading
+    erased = transforms.erase_ruled_lines(page)
+    strokes = drawing < 128
+    assert np.median(erased[strokes]) < 60  # the strokes stay, where they cross a rule too
+    assert (erased[~strokes] < 200).mean() < 0.002  # no rule left
+    assert preprocess_sketch(page, 256).kind == "lines"
+
+
+def test_drawings_without_rules_and_single_straight_lines_are_left_alone():
+    import cv2
+
+    with_a_line = _line_drawing(512)
+    cv2.line(with_a_line, (20, 480), (490, 478), 20, 3)  # a long drawn line: one is not a page's rules
+    shaded = np.full((256, 256), 245, np.uint8)
+    shaded[60:, 30:226] = 120  # a dark mass is not a family of thin lines
+    for drawing in (_line_drawing(), with_a_line, shaded):
+        assert np.array_equal(transforms.erase_ruled_lines(drawing), drawing)

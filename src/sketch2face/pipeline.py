@@ -12,8 +12,8 @@ from PIL import Image
 from .backends import BackendUnavailableError, OnnxBackend, TorchBackend, choose_backend, onnx_file
 from .data.transforms import (
     Frame, ImageInput, InputImageError, crop_to_frame, from_model_range, load_image, pad_to_square,
-    prepare_photo, resize, square_region, strengthen_lines, style_planes, to_grayscale, to_model_range,
-    whiten_paper,
+    erase_ruled_lines, prepare_photo, resize, square_region, strengthen_lines, style_planes, to_grayscale,
+    to_model_range, whiten_paper,
 )
 from .io import COMPOSITES, DEFAULT_MODEL, Release, resolve_model_dir
 
@@ -156,7 +156,8 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
                       fidelity: float = 1.0, compose: bool = False, variation: int = 0,
                       composite: str = "portrait", keep_base: int | None = None) -> PreparedSketch:
     """Read, convert to greyscale (transparency -> white paper; grey or unevenly lit paper, as in a
-    photo of a drawing, whitened: ``whiten_paper``), frame, resize (a line drawing's lines kept dark
+    photo of a drawing, whitened: ``whiten_paper``; a ruled or squared page's lines erased:
+    ``erase_ruled_lines``), frame, resize (a line drawing's lines kept dark
     and at least a pixel wide: ``strengthen_lines``), and move each face
     part towards plausible training drawings when ``fidelity`` < 1 (``sketch2face.fidelity``; for
     line drawings, not shaded portraits). With ``compose``, a line drawing becomes a ``composite`` of
@@ -180,7 +181,8 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
     if composite not in COMPOSITES:
         raise ValueError(f"composite must be one of {', '.join(COMPOSITES)}, got {composite!r}")
     as_given = to_grayscale(load_image(image))
-    grey = whiten_paper(as_given)
+    whitened = whiten_paper(as_given)
+    grey = erase_ruled_lines(whitened)
     if int(grey.max()) - int(grey.min()) < BLANK_CONTRAST:
         raise InputImageError("the sketch is blank: draw or upload a face first")
     region = locate_drawing(grey) if align else None
@@ -192,7 +194,7 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
     # the kind is judged on the lines strengthened (faint or thin lines would read as shading), and only
     # a line drawing goes on strengthened
     lines_at_256 = strengthen_lines(square, MEASURED_AT)
-    kind = drawing_kind(lines_at_256, photographed=grey is not as_given)
+    kind = drawing_kind(lines_at_256, photographed=whitened is not as_given)
     if kind == "lines":
         at_256 = lines_at_256
         square = at_256 if resolution == MEASURED_AT else strengthen_lines(square, resolution)

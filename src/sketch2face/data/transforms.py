@@ -204,6 +204,78 @@ def whiten_paper(grey: np.ndarray) -> np.ndarray:
     return np.clip(grey.astype(np.float32) / white * PAPER_WHITE + 0.5, 0, 255).astype(np.uint8)
 
 
+#: Ruled or squared paper (``erase_ruled_lines``): printed lines straight across at least RULE_SPAN of the
+#: drawing's width (or height), within RULE_TILT degrees of level (or upright), at least RULE_CONTRAST grey
+#: levels below the paper, with paper on both sides RULE_HALF_WIDTH of the long side away (thin), and at
+#: least RULE_COUNT of them in one direction: a page's rules come in families, a drawn line does not.
+RULE_SPAN = 0.6
+RULE_TILT = 3.0
+RULE_CONTRAST = 20
+RULE_HALF_WIDTH = 0.006
+RULE_COUNT = 3
+#: Rules are found on a copy at most this many pixels on its long side (a ruled page of 12 MP in
+#: 0.26 s).
+RULE_SAMPLED = 1024
+
+
+def erase_ruled_lines(grey: np.ndarray) -> np.ndarray:
+    """A drawing on ruled or squared paper (a notebook page, its margin line) -> the same drawing on plain
+    paper. The printed lines are long, straight, thin and parallel, which a face's strokes are not; left
+    in, they read as shading, and the portrait model traces the drawing with its stripes. Where a stroke
+    crosses a rule and is clearly darker than the rule, the stroke is kept. A drawing without such lines
+    is returned as it is."""
+    import cv2
+
+    height, width = grey.shape
+    paper = float(np.percentile(grey, 90))
+    scale = min(1.0, RULE_SAMPLED / max(height, width))
+    small = grey if scale == 1.0 else cv2.resize(grey, (max(1, round(width * scale)), max(1, round(height * scale))),
+                                                  interpolation=cv2.INTER_AREA)
+    ink = (small < paper - RULE_CONTRAST).astype(np.uint8)
+    rows, cols = small.shape
+    # a page's rules run from edge to edge; most drawings leave the edges bare (12 ms of Hough saved)
+    margin = max(1, min(rows, cols) // 10)
+    if not ((ink[:, :margin].any() and ink[:, -margin:].any()) or (ink[:margin].any() and ink[-margin:].any())):
+        return grey
+    half = max(1, int(round(RULE_HALF_WIDTH * max(rows, cols))))
+    found = cv2.HoughLinesP(ink * 255, 1, np.pi / 360, threshold=int(RULE_SPAN * min(rows, cols) * 0.5),
+                            minLineLength=int(RULE_SPAN * min(rows, cols)), maxLineGap=max(3, 2 * half))
+    if found is None:
+        return grey
+    rules: dict[str, list[np.ndarray]] = {"level": [], "upright": []}
+    for x1, y1, x2, y2 in found[:, 0].astype(np.float64):
+        angle = np.degrees(np.arctan2(y2 - y1, x2 - x1)) % 180
+        direction = "level" if min(angle, 180 - angle) <= RULE_TILT else "upright" if abs(angle - 90) <= RULE_TILT else None
+        if direction is None:
+            continue
+        # thin: paper on both sides, a little beyond the rule's width, for most of its length
+        length = np.hypot(x2 - x1, y2 - y1)
+        normal = np.array([y1 - y2, x2 - x1]) / length
+        steps = np.linspace(0.0, 1.0, max(2, int(length) // 4))
+        along = np.stack([x1 + steps * (x2 - x1), y1 + steps * (y2 - y1)], axis=1)
+        beside = np.concatenate([along + normal * (2 * half + 1), along - normal * (2 * half + 1)])
+        bx = np.clip(np.round(beside[:, 0]).astype(int), 0, cols - 1)
+        by = np.clip(np.round(beside[:, 1]).astype(int), 0, rows - 1)
+        if ink[by, bx].mean() <= 0.3:
+            rules[direction].append(np.array([x1, y1, x2, y2]) / scale)
+    if max(len(found_lines) for found_lines in rules.values()) < RULE_COUNT:
+        return grey
+    band = np.zeros((height, width), np.uint8)
+    thickness = max(1, int(round((2 * half + 1) / scale)))
+    for x1, y1, x2, y2 in rules["level"] + rules["upright"]:
+        # across the whole drawing: a rule is broken where strokes cross it, a page's rule is not
+        direction = np.array([x2 - x1, y2 - y1]) / np.hypot(x2 - x1, y2 - y1) * 2 * max(height, width)
+        start, end = np.array([x1, y1]) - direction, np.array([x2, y2]) + direction
+        cv2.line(band, tuple(int(v) for v in start.round()), tuple(int(v) for v in end.round()), 1, thickness)
+    on_rules = (band > 0) & (grey < paper - RULE_CONTRAST)
+    rule_grey = float(np.median(grey[on_rules])) if on_rules.any() else 0.0
+    # a stroke crossing a rule: well darker than the rule's own grey
+    erase = on_rules & (grey >= rule_grey - 2 * RULE_CONTRAST)
+    cleaned = grey.copy()
+    cleaned[erase] = int(round(paper))
+    return cleaned
+
+
 #: Grey levels at or above this are bare paper to ``strengthen_lines``: whitening leaves a photographed
 #: paper's grain a few levels below white, and darkening or thickening would turn it into strokes.
 LINE_PAPER = 240
