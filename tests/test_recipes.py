@@ -137,6 +137,18 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(paired_folder
     assert "resumed from" in (run_dir / "log.txt").read_text()
 
 
+def test_a_suspended_step_counts_as_a_usual_one_against_the_time_budget():
+    """A part stopped for a while (pause.sh, a sleeping laptop) loses no steps; a slowed one counts in full."""
+    from sketch2face.train import StepClock
+
+    clock = StepClock()
+    assert [clock.count(s) for s in (4.0, 4.0)] == [4.0, 4.0]
+    assert clock.count(60.0) == pytest.approx(4.0)  # stopped for a minute during the step
+    assert clock.typical == pytest.approx(4.0)  # and the usual step did not grow with it
+    assert clock.count(10.0) == 10.0  # slowed by other work, not stopped: real time
+    assert clock.count(4.0) == 4.0
+
+
 def test_learning_rate_decays_linearly_over_the_second_half_of_the_steps(paired_folder, tmp_path):
     from sketch2face.train import lr_factor
 

@@ -589,6 +589,26 @@ class TrainState:
                 group["lr"] = tc.lr * lr_factor(progress, tc.lr_decay_start) * warmup
 
 
+#: A step that took this many times the usual or longer was suspended (the process stopped, the machine asleep).
+SUSPENDED_STEP = 3.0
+
+
+class StepClock:
+    """The seconds a step counts against the time budget: its wall time, except that a suspended step
+    (SUSPENDED_STEP times the usual or longer) counts as a usual one, so pauses do not eat the budget.
+    Work beside the run that only slows its steps counts in full. (Until E35 a suspended step counted up
+    to ten usual ones and pulled the usual time up with it: a part paused often got fewer steps.)"""
+
+    def __init__(self) -> None:
+        self.typical: float | None = None
+
+    def count(self, seconds: float) -> float:
+        if self.typical is not None and seconds >= SUSPENDED_STEP * self.typical:
+            seconds = self.typical
+        self.typical = seconds if self.typical is None else 0.9 * self.typical + 0.1 * seconds
+        return seconds
+
+
 def resumed_run(resume: str | Path) -> tuple[Path, Path]:
     """The run folder and the checkpoint file that ``--resume`` names (a run folder or a checkpoint in it)."""
     resume = Path(resume)
@@ -881,7 +901,7 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.precision == "bf16")
         state.generator.train()
         state.discriminator.train()
-        typical_step: float | None = None
+        clock = StepClock()
         with _StopFlag() as stop:
             while not dist.any(state.step >= total_steps or state.elapsed >= budget or stop.requested):
                 started, cpu_started = time.perf_counter(), time.process_time()
@@ -891,12 +911,7 @@ def train(config: RunConfig, resume: str | Path | None = None, progress: bool = 
                 if state.ema is not None:
                     state.ema.update(state.generator, state.step)
                 state.step += 1
-                # a step that took 10x the usual (the process was suspended, the machine slept) counts
-                # as a usual step, so pauses do not eat the time budget
-                step_seconds = time.perf_counter() - started
-                typical_step = step_seconds if typical_step is None else \
-                    0.9 * typical_step + 0.1 * min(step_seconds, 10 * typical_step)
-                state.elapsed += min(step_seconds, 10 * typical_step)
+                state.elapsed += clock.count(time.perf_counter() - started)
                 state.cpu_seconds += time.process_time() - cpu_started
                 training_log.record(loss_g, terms)
                 if dist.main and state.step % tc.eval_every == 0:
