@@ -498,6 +498,7 @@ def test_tiny_images_are_whitened_or_left_alone_without_error(shape):
     grey = np.full(shape, 180, np.uint8)
     whitened = transforms.whiten_paper(grey)
     assert whitened.shape == shape and whitened.dtype == np.uint8
+    assert transforms.erase_ruled_lines(whitened) is whitened
 
 
 def test_paper_of_a_large_photo_is_measured_on_a_small_copy():

@@ -213,6 +213,7 @@ RULE_TILT = 3.0
 RULE_CONTRAST = 20
 RULE_HALF_WIDTH = 0.006
 RULE_COUNT = 3
+RULE_MIN_SIDE = 32
 #: Rules are found on a copy at most this many pixels on its long side (a ruled page of 12 MP in
 #: 0.26 s).
 RULE_SAMPLED = 1024
@@ -227,6 +228,8 @@ def erase_ruled_lines(grey: np.ndarray) -> np.ndarray:
     import cv2
 
     height, width = grey.shape
+    if min(height, width) < RULE_MIN_SIDE:  # no room for a family of rules
+        return grey
     paper = float(np.percentile(grey, 90))
     scale = min(1.0, RULE_SAMPLED / max(height, width))
     small = grey if scale == 1.0 else cv2.resize(grey, (max(1, round(width * scale)), max(1, round(height * scale))),
