@@ -493,9 +493,11 @@ def test_drawings_with_white_paper_are_left_exactly_as_they_are():
         assert transforms.whiten_paper(drawing) is drawing
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (3, 40), (15, 15), (16, 16)])
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (3, 40), (15, 15), (16, 16)])
 def test_tiny_images_are_whitened_or_left_alone_without_error(shape):
     grey = np.full(shape, 180, np.uint8)
+    grey[0, -1] = 0  # a dot of ink
     whitened = transforms.whiten_paper(grey)
     assert whitened.shape == shape and whitened.dtype == np.uint8
     assert transforms.erase_ruled_lines(whitened) is whitened
