@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["sketch2face-v4"])
     parser.add_argument("--hub-weights", nargs="+", type=float, default=[0.0, 0.5, 1.0])
     parser.add_argument("--base-candidates", nargs="+", type=int, default=[compose.BASE_CANDIDATES])
+    parser.add_argument("--base-part-weights", nargs="+", type=float, default=[compose.BASE_PART_WEIGHT],
+                        help="weight of the drawn parts in the base's choice (compose.BASE_PART_WEIGHT)")
     parser.add_argument("--part-candidates", nargs="+", type=int, default=[compose.PART_CANDIDATES],
                         help="each part the best lit of this many nearest drawn parts (1: the nearest)")
     parser.add_argument("--recognise-base", action="store_true")
@@ -151,18 +153,19 @@ def main() -> None:
     print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''} "
           f"by {', '.join(args.procedures)}{', without the outline' if args.no_outline else ''}"
           f"{f', at {256 * args.scale} px' if args.scale > 1 else ''}{f', ink at grey {args.ink}' if args.ink else ''}\n")
-    print("| model | HUB_WEIGHT | BASE_CANDIDATES | PART_CANDIDATES | FID | KID | face FID | face KID | distinct bases "
+    print("| model | HUB_WEIGHT | BASE_CANDIDATES | PART_CANDIDATES | BASE_PART_WEIGHT | FID | KID | face FID | face KID | distinct bases "
           "| most used base | outline distance | part distance | matched without outline | recognised as base |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     pipes = {model: SketchToFacePipeline(model, backend="torch") for model in args.models}
     faces_of: dict[str, list[np.ndarray]] = {}
-    for model, hub_weight, candidates, part_candidates in itertools.product(
-            args.models, args.hub_weights, args.base_candidates, args.part_candidates):
+    for model, hub_weight, candidates, part_candidates, part_weight in itertools.product(
+            args.models, args.hub_weights, args.base_candidates, args.part_candidates, args.base_part_weights):
         pipe = pipes[model]
         compose.HUB_WEIGHT, compose.BASE_CANDIDATES, compose.PART_CANDIDATES = hub_weight, candidates, part_candidates
+        compose.BASE_PART_WEIGHT = part_weight
         results = list(pipe.run(drawings, keep_size=True))
         faces = [np.asarray(r.face.resize((256, 256), Image.BICUBIC)) for r in results]  # drawn at 256 * scale
-        faces_of[f"{model}, {hub_weight:g}, {candidates}, {part_candidates}"] = faces
+        faces_of[f"{model}, {hub_weight:g}, {candidates}, {part_candidates}, {part_weight:g}"] = faces
         bases = [r.prepared.base_face for r in results]
         with_outline = [r.prepared.how_drawn == "outline" for r in results]
         # the drawing as composed (framed as a head with hair, or as a face alone) against its base's drawing
@@ -178,7 +181,7 @@ def main() -> None:
                   fid_from_features(fake_faces, real_faces), kid_from_features(fake_faces, real_faces)[0]]
         recognised = f"{recognised_as_base(faces, bases, bank):.1%}" if args.recognise_base else ""
         counts = Counter(bases)
-        print(f"| {model} | {hub_weight:g} | {candidates} | {part_candidates} | {scores[0]:.1f} | {scores[1]:.4f} | {scores[2]:.1f} | {scores[3]:.4f} "
+        print(f"| {model} | {hub_weight:g} | {candidates} | {part_candidates} | {part_weight:g} | {scores[0]:.1f} | {scores[1]:.4f} | {scores[2]:.1f} | {scores[3]:.4f} "
               f"| {len(counts)} | {counts.most_common(1)[0][1]} | {outline_distance:.2f} | {part_distance:.2f} "
               f"| {1 - np.mean(with_outline):.1%} | {recognised} |", flush=True)
     if args.sheet:

@@ -3,8 +3,8 @@
     python scripts/freehand_sheet.py [--model sketch2face-v5]
 
 Faces of held-out LFW people (T-Z; ``cache/freehand-heldout-lfw``, see benchmarks/freehand.py).
-Writes docs/images/freehand_procedures.png (photo | strokes | sketchy | cartoon, the validation-only
-procedure | doodle, the test-only procedure | strokes without deformation) and docs/images/fidelity.png (a drawing at fidelity 1, 0.7,
+Writes docs/images/freehand_procedures.png (photo | strokes | sketchy | cartoon and generic, the
+validation-only procedures | doodle, the test-only procedure | strokes without deformation) and docs/images/fidelity.png (a drawing at fidelity 1, 0.7,
 0.4 and 0; with --model, each drawing's face below it).
 """
 import argparse
@@ -51,10 +51,11 @@ def main() -> None:
     images = Path("docs/images")
     rows = []
     for k, (geometry, photo) in enumerate(zip(geometries, photos)):
-        cells = [photo] + [draw_freehand(geometry, 256, p, rng=k) for p in ("strokes", "sketchy", "cartoon", "doodle")]
+        cells = [photo] + [draw_freehand(geometry, 256, p, rng=k) for p in ("strokes", "sketchy", "cartoon", "generic", "doodle")]
         cells.append(draw_freehand(geometry, 256, "strokes", rng=k, strength=0.0))
         rows.append(np.concatenate([_cell(c) for c in cells], axis=1))
-    _labelled(rows, ["photo (held out)", "strokes (train)", "sketchy (train)", "cartoon (validation)", "doodle (test only)",
+    _labelled(rows, ["photo (held out)", "strokes (train)", "sketchy (train)", "cartoon (validation)",
+                     "generic (validation)", "doodle (test only)",
                      "strokes, strength 0"], images / "freehand_procedures.png")
 
     levels = (1.0, 0.7, 0.4, 0.0)

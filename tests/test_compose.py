@@ -397,3 +397,18 @@ def test_part_appearances_round_trip_through_the_bank_file(tmp_path, drawings):
     assert loaded.appearance.keys() == bank.appearance.keys()
     for part, looks in bank.appearance.items():
         assert np.allclose(loaded.appearance[part], looks, atol=0.5)  # stored as whole CIELAB units
+
+
+def test_the_drawn_parts_can_help_choose_the_base(drawings, monkeypatch):
+    import sketch2face.compose as compose
+
+    monkeypatch.setattr(compose, "BASE_CANDIDATES", 1)
+    monkeypatch.setattr(compose, "HUB_WEIGHT", 0.0)
+    bank = _bank([drawings[1], drawings[2]])
+    # the rest as near to both faces; the eyes, nose and mouth those of face 1
+    query = dict(part_features(distance_field(drawings[2])))
+    query["rest"] = (bank.features["rest"][0] + bank.features["rest"][1]) / 2
+    query = {**query, "rest": query["rest"] + 0.01 * (bank.features["rest"][0] - bank.features["rest"][1])}
+    assert bank.choose(query)["base"] == 0  # the rest alone: face 0, a hair nearer
+    monkeypatch.setattr(compose, "BASE_PART_WEIGHT", 1.0)
+    assert bank.choose(query)["base"] == 1

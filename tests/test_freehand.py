@@ -74,6 +74,15 @@ def test_recorded_strokes_lie_on_the_drawn_ink():
     assert (drawing[points[:, 1], points[:, 0]] < 128).mean() > 0.95
 
 
+def test_the_generic_procedure_draws_a_template_head_whatever_the_hair():
+    """Its head, hair and shoulders come from no silhouette; only the features follow the landmarks."""
+    bald = FaceGeometry(GEOMETRY.landmarks, None)
+    long_haired = FaceGeometry(GEOMETRY.landmarks, _silhouette())
+    assert np.array_equal(draw_freehand(bald, 256, "generic", rng=2), draw_freehand(long_haired, 256, "generic", rng=2))
+    moved = FaceGeometry(GEOMETRY.landmarks + [0, 12], None)
+    assert not np.array_equal(draw_freehand(bald, 256, "generic", rng=2), draw_freehand(moved, 256, "generic", rng=2))
+
+
 def test_bad_procedure_and_landmarks_are_refused():
     with pytest.raises(ValueError, match="unknown freehand procedure"):
         draw_freehand(GEOMETRY, 256, "watercolour")
@@ -81,7 +90,7 @@ def test_bad_procedure_and_landmarks_are_refused():
         draw_freehand(FaceGeometry(np.zeros((5, 2), np.float32)), 256)
 
 
-@pytest.mark.parametrize("held_out", ["doodle", "cartoon"])
+@pytest.mark.parametrize("held_out", ["doodle", "cartoon", "generic"])
 def test_the_validation_and_test_procedures_cannot_be_trained_on(held_out):
     with pytest.raises(ConfigError, match="held out for validation or testing"):
         load_config(None, [f"data.freehand_procedures=[strokes, {held_out}]"])

@@ -79,6 +79,11 @@ HUB_NEIGHBOURS = 10
 #: (docs/experiments.md, E17: `python scripts/compose_selection.py --base-candidates 1 10`); 20 or 40
 #: candidates follow the drawing's outline less and score no better on the validation-only procedure (E20).
 BASE_CANDIDATES = 10
+#: Weight of the drawn eyes', nose's and mouth's distance in the base's choice, beside the head, hair and
+#: shoulders'. 0, the rest alone: drawings of a template head share their outline whoever is drawn, and
+#: their parts could tell them apart, but weight 1 moved validation FID by -3.5, +1.7 and -1.8 on three
+#: drawing procedures (within noise) and made every base follow the drawn outline less (E37).
+BASE_PART_WEIGHT = 0.0
 #: The bank's feature of each face drawn without the person's outline (no hair or shoulder line: the
 #: procedures' branch for a photo without a silhouette), by the same procedure and seed as its "rest",
 #: in the aligned framing (a face alone spans about half of it): what the base is chosen by when the
@@ -253,9 +258,18 @@ class ExemplarBank:
     def base_order(self, features: dict[str, np.ndarray], outline: bool = True) -> np.ndarray:
         """Bank faces from the best base for the drawing to the worst: by the distance of their "rest"
         (drawn with the person's outline, or without it) after the hubness correction."""
-        # the base face's own parts are replaced, so only the rest (head, hair, shoulders) chooses it
         crowding = self.crowding("rest" if outline else REST_WITHOUT_OUTLINE)
-        return np.argsort(self.rest_distances(features, outline) - HUB_WEIGHT * crowding)
+        scores = self.rest_distances(features, outline) - HUB_WEIGHT * crowding
+        if BASE_PART_WEIGHT:
+            # the base's own parts are replaced, but they sit where its eyes, nose and mouth are
+            scores = scores + BASE_PART_WEIGHT * self.part_distances(features)
+        return np.argsort(scores)
+
+    def part_distances(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Mean squared distance of the drawing's eyes, nose and mouth to every bank face's drawn ones."""
+        names = [name for names in PART_FEATURES.values() for name in names]
+        return sum(self._squared_distances(name, features[name]) / self.features[name].shape[1]
+                   for name in names) / len(names)
 
     def choose(self, features: dict[str, np.ndarray], variation: int = 0, keep_base: int | None = None,
                outline: bool = True) -> dict[str, int]:

@@ -17,6 +17,10 @@ Procedures (docs/freehand.md shows each):
   dots, a straight mouth, C-shaped ears, hatched hair); **for validation only**: choices about
   drawings unlike the training ones (the composer's, docs/experiments.md E18) are made on it, never
   on the test procedure, and no recipe trains on it.
+- ``generic``: a head drawn from a template, whoever the person: an egg of a jaw and a dome, a fringe or
+  a parting with a few strands for the hair, shoulders as two slopes; the features where the person's
+  are (oval eyes, nostril hooks, a mouth line over a lower lip). It never looks at the silhouette, as
+  someone who draws "a face" rather than this face's hair; **for validation only**, like ``cartoon``.
 - ``doodle``: primitive shapes (an oval head, almond eyes with filled irises, an L-shaped nose, a
   mouth arc, zig-zag hair); **held out for testing only**: no shipped recipe may train on it.
 """
@@ -36,7 +40,7 @@ from .manifest import read_manifest
 log = logging.getLogger(__name__)
 
 TRAINING_PROCEDURES = ("strokes", "sketchy")
-VALIDATION_PROCEDURES = ("cartoon",)
+VALIDATION_PROCEDURES = ("cartoon", "generic")
 TEST_PROCEDURES = ("doodle",)
 PROCEDURES = TRAINING_PROCEDURES + VALIDATION_PROCEDURES + TEST_PROCEDURES
 
@@ -537,6 +541,71 @@ def _draw_cartoon(geometry: FaceGeometry, size: int, rng: np.random.Generator, s
     return pen
 
 
+def _draw_generic(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float) -> _Pen:
+    """A template head with the person's features: for validation only. Its head, hair and shoulders
+    come from no photo (the silhouette is not used), so many people's drawings share one outline."""
+    landmarks = geometry.landmarks.astype(np.float64)
+    unit = max(geometry.eye_distance, 1.0)
+    warp = _Warp(size, rng, strength, unit)
+    p = warp(deform_landmarks(landmarks, rng, strength))
+    pen = _Pen(size, int(rng.choice([1, 2, 2, 3])), int(rng.integers(0, 70)))
+    tremor = rng.uniform(0.2, 1.2) * (unit / 60)
+    left, right = p[0], p[16]
+    brows_top = min(p[BROW_LEFT][:, 1].min(), p[BROW_RIGHT][:, 1].min())
+    crown = np.array([(left[0] + right[0]) / 2, brows_top - rng.uniform(1.1, 1.6) * unit])
+    width = right[0] - left[0]
+    # the head: a jaw through the jaw points and a dome over it, as two strokes
+    pen.line(_tremble(_curve(p[JAW], spacing=3, smoothing=2), rng, tremor))
+    pen.line(_tremble(np.vstack([_bezier(left, [left[0] - 0.05 * width, crown[1]], crown, 16),
+                                 _bezier(crown, [right[0] + 0.05 * width, crown[1]], right, 16)[1:]]), rng, tremor))
+    # the hair, one of three templates
+    style = rng.integers(3)
+    fringe_y = brows_top - rng.uniform(0.35, 0.7) * unit
+    if style == 0:  # a fringe straight across the forehead, temple to temple
+        pen.line(_tremble(_bezier(left + [0.02 * width, -0.2 * unit], [crown[0], fringe_y + 0.25 * unit],
+                                  right + [-0.02 * width, -0.2 * unit]), rng, tremor))
+    elif style == 1:  # a side parting: one sweep from the crown down to a temple
+        side = left if rng.random() < 0.5 else right
+        parting = crown + [(side[0] - crown[0]) * 0.25, 0.15 * unit]
+        pen.line(_tremble(_bezier(parting, [crown[0], fringe_y], side + [0, -0.3 * unit]), rng, tremor))
+        pen.line(_tremble(_bezier(parting, [parting[0] + (crown[0] - side[0]) * 0.6, fringe_y - 0.2 * unit],
+                                  (right if side is left else left) + [0, -0.5 * unit]), rng, tremor))
+    for _ in range(int(rng.integers(2, 6)) if style != 0 else int(rng.integers(0, 3))):
+        across = rng.uniform(-0.35, 0.35)
+        start = crown + [across * width, (0.1 + 1.5 * across ** 2) * unit]
+        end = np.array([crown[0] + across * 1.3 * width, fringe_y + rng.uniform(-0.2, 0.2) * unit])
+        pen.line(_tremble(_bezier(start, (start + end) / 2 + [rng.uniform(-0.3, 0.3) * unit, 0], end, 12), rng, tremor),
+                 width=max(1, pen.width - 1))
+    # the features, where the person's are
+    for eye in (p[EYE_LEFT], p[EYE_RIGHT]):  # an oval, sometimes with an open iris
+        cx, cy = eye.mean(0)
+        half_width = max(3.0, 0.6 * np.linalg.norm(eye[3] - eye[0]))
+        half_height = max(2.0, 0.4 * half_width * rng.uniform(0.8, 1.2))
+        t = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+        pen.line(np.stack([cx + half_width * np.cos(t), cy + half_height * np.sin(t)], 1), closed=True)
+        if rng.random() < 0.6:
+            radius = 0.8 * half_height
+            pen.line(np.array([cx, cy]) + radius * np.stack([np.cos(np.linspace(0, 2 * np.pi, 12)),
+                                                             np.sin(np.linspace(0, 2 * np.pi, 12))], 1), closed=True)
+    for brow in (p[BROW_LEFT], p[BROW_RIGHT]):
+        if rng.random() < 0.9:
+            pen.line(_tremble(_curve(brow), rng, tremor))
+    for wing, tip in ((p[31], p[32]), (p[35], p[34])):  # nostrils as two hooks
+        pen.line(_bezier(wing + (wing - tip) * 0.3 - [0, 0.12 * unit], wing + (wing - tip) * 0.4 + [0, 0.1 * unit],
+                         tip + [0, 0.05 * unit], 8))
+    pen.line(_tremble(_bezier(p[48], p[62] + (p[62] - p[57]) * 0.1, p[54]), rng, tremor))  # the mouth line
+    if rng.random() < 0.7:  # a lower lip
+        pen.line(_bezier(p[48] + (p[54] - p[48]) * 0.25 + [0, 0.08 * unit], p[57] + [0, 0.1 * unit],
+                         p[54] + (p[48] - p[54]) * 0.25 + [0, 0.08 * unit], 12))
+    # the neck and the shoulders: two slopes out of the neck, cut by the frame
+    for jaw, outward in ((p[5], -1), (p[11], 1)):
+        neck_base = jaw + [0, rng.uniform(0.7, 1.0) * unit]
+        pen.line(np.array([jaw, neck_base]))
+        shoulder = neck_base + [outward * rng.uniform(1.2, 1.8) * unit, rng.uniform(0.3, 0.6) * unit]
+        pen.line(_tremble(_bezier(neck_base, neck_base + [outward * 0.5 * unit, 0.05 * unit], shoulder, 10), rng, tremor))
+    return pen
+
+
 def draw_freehand(geometry: FaceGeometry, size: int, procedure: str = "strokes",
                   rng: np.random.Generator | int | None = None, strength: float = 1.0) -> np.ndarray:
     """A freehand drawing of the face in ``geometry`` (size x size uint8, ink on white paper).
@@ -568,4 +637,6 @@ def _render(geometry: FaceGeometry, size: int, procedure: str, rng, strength: fl
         return _draw_doodle(geometry, size, rng, strength)
     if procedure == "cartoon":
         return _draw_cartoon(geometry, size, rng, strength)
+    if procedure == "generic":
+        return _draw_generic(geometry, size, rng, strength)
     return _draw_strokes(geometry, size, rng, strength, loose=procedure == "sketchy")
