@@ -412,31 +412,3 @@ def test_the_drawn_parts_can_help_choose_the_base(drawings, monkeypatch):
     assert bank.choose(query)["base"] == 0  # the rest alone: face 0, a hair nearer
     monkeypatch.setattr(compose, "BASE_PART_WEIGHT", 1.0)
     assert bank.choose(query)["base"] == 1
-
-
-def _textured_photo(amplitude: float) -> np.ndarray:
-    """A face-coloured photo with a fine checker of the given contrast: sharp or soft."""
-    checker = (np.indices((256, 256)).sum(0) % 2 * 2 - 1)[:, :, None] * amplitude
-    return np.clip(np.full((256, 256, 3), (200, 160, 130), np.float32) + checker, 0, 255).astype(np.uint8)
-
-
-def test_parts_come_from_faces_about_as_sharp_as_the_base(drawings, monkeypatch, tmp_path):
-    import sketch2face.compose as compose
-
-    monkeypatch.setattr(compose, "BASE_CANDIDATES", 1)
-    monkeypatch.setattr(compose, "PART_CANDIDATES", 1)
-    # face 1 has the drawing's eyes exactly but is soft; face 2's are drawn a little further away, as sharp as the base
-    bank = _bank(drawings, [_textured_photo(40), _textured_photo(4), _textured_photo(40)])
-    bank.save(tmp_path / "bank.npz")
-    bank = ExemplarBank.load(tmp_path / "bank.npz")
-    assert bank.sharpness[0] > 5 * bank.sharpness[1] and abs(bank.sharpness[2] / bank.sharpness[0] - 1) < 0.05
-    query = part_features(distance_field(drawings[0]))
-    query.update(eye_left=bank.features["eye_left"][1], eye_right=bank.features["eye_right"][1])
-    assert bank.choose(query)["base"] == 0
-    assert bank.choose(query)["eyes"] == 2
-    assert bank.choose(query, variation=1)["eyes"] == 1  # beyond the sharp ones, the rest in order
-    monkeypatch.setattr(compose, "PART_CANDIDATES", 2)  # fewer faces as sharp than candidates: any face
-    assert bank.choose(query)["eyes"] == 1  # the nearest drawn eyes
-    bank.sharpness = None  # a bank saved before E38
-    monkeypatch.setattr(compose, "PART_CANDIDATES", 1)
-    assert bank.choose(query)["eyes"] == 1

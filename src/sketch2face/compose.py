@@ -16,8 +16,7 @@ real features. We do both, on a CPU in a few milliseconds:
    nearest after a hubness correction, drawn by a seed taken from the drawing, so that drawings
    unlike the training drawings do not all land on a few central faces) and, for the eyes with
    their brows, the nose and the mouth, of the few faces whose drawn part is nearest, the one whose
-   part is lit most like the base face's own (``part_appearance``), among faces about as sharp as the
-   base (``face_sharpness``). A drawing of the face
+   part is lit most like the base face's own (``part_appearance``). A drawing of the face
    alone, without the hair's and shoulders' outline, is matched framed as a face alone against the
    bank's drawings without the outline (``ExemplarBank.how_drawn``).
 3. Each chosen part is moved onto the base face's part by a similarity transform between their
@@ -109,10 +108,6 @@ HOW_DRAWN = ("outline", "face", "enlarged face")
 PART_CANDIDATES = 5
 #: A part's look is compared at this many pixels a side (its lighting and contrast, not its details).
 APPEARANCE_SIZE = 12
-#: A part comes from a face at most this many times as sharp, or as soft, as the base (``face_sharpness``),
-#: while the bank has PART_CANDIDATES such faces: the FS2K and CUFS studio photos are about 2.4 times as sharp
-#: as LFW's (median 21.7 against 9.2), and an LFW mouth blended into one came out as a smear (E38).
-SHARPNESS_RATIO = 1.5
 #: Stored photos are WebP at this quality: 6.2 KB a face against JPEG's 10.7 KB at the same quality
 #: setting (250 LFW faces, E32), which keeps a bank of 2,782 faces under 40 MB. Any format Pillow reads loads.
 PHOTO_FORMAT, PHOTO_QUALITY = "WEBP", 85
@@ -157,13 +152,6 @@ def part_appearance(photo: np.ndarray, landmarks: np.ndarray) -> dict[str, np.nd
     return looks
 
 
-def face_sharpness(photo: np.ndarray) -> float:
-    """How sharp an aligned face photo (uint8 RGB at 256) is: the standard deviation of the Laplacian of
-    its grey middle (eyes to chin), where focus, resolution and JPEG loss show and backgrounds do not."""
-    grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return float(cv2.Laplacian(grey[96:224, 64:192], cv2.CV_32F).std())
-
-
 @dataclass
 class ExemplarBank:
     """Faces to compose from: drawn-part features (uint8-coded distances, one (N, F) array per
@@ -177,9 +165,6 @@ class ExemplarBank:
     appearance: dict[str, np.ndarray] | None = None
     """Per part of PART_LANDMARKS, (N, F) ``part_appearance`` of each face's photo; None in a bank
     built before E27 (each part is then the nearest drawn part)."""
-    sharpness: np.ndarray | None = None
-    """(N,) ``face_sharpness`` of each photo, measured when the bank is saved; None in a bank saved before
-    E38 (a part then comes from any face)."""
     _crowding: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
     _squares: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -195,11 +180,10 @@ class ExemplarBank:
         # features as a loaded bank has them, not at a server's first drawing
         as_loaded = ExemplarBank({k: _decode_feature(v) for k, v in coded.items()}, self.landmarks, self.photos)
         crowding = {f"crowding_{key}": as_loaded.crowding(key) for key in ("rest", REST_WITHOUT_OUTLINE) if key in coded}
-        sharpness = np.array([face_sharpness(self.photo(i)) for i in range(len(self))], np.float16)
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer, landmarks=self.landmarks.astype(np.float16), **arrays, **crowding,
-            crowding_neighbours=np.int64(HUB_NEIGHBOURS), sharpness=sharpness, **{f"feature_{k}": v for k, v in coded.items()},
+            crowding_neighbours=np.int64(HUB_NEIGHBOURS), **{f"feature_{k}": v for k, v in coded.items()},
             # CIELAB units, each within about +-100 of its part's mean: whole units are plenty for lighting
             **{f"appearance_{k}": np.clip(np.round(v), -127, 127).astype(np.int8) for k, v in (self.appearance or {}).items()})
         atomic_write_bytes(Path(path), buffer.getvalue())
@@ -213,8 +197,7 @@ class ExemplarBank:
                 stored["landmarks"].astype(np.float32),
                 _unpack(stored["photo_bytes"], stored["photo_offsets"]),
                 {k[len("appearance_"):]: stored[k].astype(np.float32) for k in stored.files
-                 if k.startswith("appearance_")} or None,
-                stored["sharpness"].astype(np.float32) if "sharpness" in stored.files else None)
+                 if k.startswith("appearance_")} or None)
             if "crowding_neighbours" in stored.files and int(stored["crowding_neighbours"]) == HUB_NEIGHBOURS:
                 bank._crowding = {k[len("crowding_"):]: stored[k].astype(np.float64) for k in stored.files
                                   if k.startswith("crowding_") and k != "crowding_neighbours"}
@@ -293,8 +276,7 @@ class ExemplarBank:
         """The bank face for the base and for each part. The base is the drawing's pick among its
         BASE_CANDIDATES nearest after the hubness correction; each part, of the PART_CANDIDATES faces
         whose drawn part is nearest, the one whose part looks most like the base's own
-        (``part_appearance``; in a bank without appearances, the nearest), among faces at most
-        SHARPNESS_RATIO times as sharp or as soft as the base. ``variation`` k takes the
+        (``part_appearance``; in a bank without appearances, the nearest). ``variation`` k takes the
         k-th next pick of each: the base's (beyond its candidates, the (k+1)-th nearest) and each
         part's (beyond its candidates, the (k+1)-th nearest drawn part).
         ``outline``: match the head, hair and shoulders against the bank's drawings with the person's
@@ -315,16 +297,8 @@ class ExemplarBank:
             chosen = {"base": int(order[variation])}
         base = chosen["base"]
         pool = min(PART_CANDIDATES, len(self) - 1)
-        unlike = np.zeros(len(self), bool)
-        if self.sharpness is not None:  # parts from faces about as sharp as the base: no smear, no sharp patch
-            # a flat picture (a test's) has no Laplacian at all: a floor of 1 (real photos score 5 and more)
-            ratio = np.maximum(self.sharpness, 1.0) / max(float(self.sharpness[base]), 1.0)
-            unlike = (ratio > SHARPNESS_RATIO) | (ratio < 1 / SHARPNESS_RATIO)
-            if len(self) - 1 - unlike.sum() < pool:
-                unlike[:] = False
         for part, names in PART_FEATURES.items():
             distances = self.distances(features, names)
-            distances[unlike] = np.inf
             distances[base] = np.inf  # never the base's own part: no output is one bank face
             nearest = np.argsort(distances)
             if self.appearance is not None and variation < pool:  # the k-th best lit of the nearest drawn parts
