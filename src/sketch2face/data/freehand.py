@@ -558,7 +558,7 @@ def _draw_generic(geometry: FaceGeometry, size: int, rng: np.random.Generator, s
     pen.line(_tremble(_curve(p[JAW], spacing=3, smoothing=2), rng, tremor))
     pen.line(_tremble(np.vstack([_bezier(left, [left[0] - 0.05 * width, crown[1]], crown, 16),
                                  _bezier(crown, [right[0] + 0.05 * width, crown[1]], right, 16)[1:]]), rng, tremor))
-    # the hair, one of three templates
+    # the hair: a fringe, a side parting or neither, and strands from the crown (at most two under a fringe)
     style = rng.integers(3)
     fringe_y = brows_top - rng.uniform(0.35, 0.7) * unit
     if style == 0:  # a fringe straight across the forehead, temple to temple
