@@ -268,8 +268,7 @@ class ExemplarBank:
     def part_distances(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Mean squared distance of the drawing's eyes, nose and mouth to every bank face's drawn ones."""
         names = [name for names in PART_FEATURES.values() for name in names]
-        return sum(self._squared_distances(name, features[name]) / self.features[name].shape[1]
-                   for name in names) / len(names)
+        return self.distances(features, names) / len(names)
 
     def choose(self, features: dict[str, np.ndarray], variation: int = 0, keep_base: int | None = None,
                outline: bool = True) -> dict[str, int]:
