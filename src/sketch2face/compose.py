@@ -257,7 +257,8 @@ class ExemplarBank:
 
     def base_order(self, features: dict[str, np.ndarray], outline: bool = True) -> np.ndarray:
         """Bank faces from the best base for the drawing to the worst: by the distance of their "rest"
-        (drawn with the person's outline, or without it) after the hubness correction."""
+        (drawn with the person's outline, or without it) after the hubness correction, plus
+        BASE_PART_WEIGHT times their drawn parts' distance (``part_distances``; 0 as shipped)."""
         crowding = self.crowding("rest" if outline else REST_WITHOUT_OUTLINE)
         scores = self.rest_distances(features, outline) - HUB_WEIGHT * crowding
         if BASE_PART_WEIGHT:
