@@ -2,7 +2,9 @@
 
     python scripts/ship_model.py RUN_DIR NAME [--no-onnx]
 
-Writes src/sketch2face/weights/NAME/{config.json, model.safetensors, model.onnx, model.int8.onnx}.
+Writes src/sketch2face/weights/NAME/{config.json, model.safetensors, model.onnx, model.int8.onnx} and,
+when the release has one, discriminator.safetensors (so `--continue-from NAME` works from a checkout; it is
+not installed). A release's validation history and test tables stay in its training folder.
 The int8 file is calibrated on 64 real training sketches (CUFS train and FS2K train, alternating),
 never on test data. Prints each file's size: every file must stay under 40 MB.
 """
@@ -17,6 +19,8 @@ from sketch2face.export import calibration_batches, export_onnx, quantize_int8
 from sketch2face.io import BUNDLED_DIR, INT8_FILE, ONNX_FILE, load_pretrained
 
 LIMIT_MB = 40
+#: what a bundled model is made of; the rest of a release folder (metrics.jsonl, test tables) is its record
+RELEASE_FILES = ("config.json", "model.safetensors", "discriminator.safetensors")
 
 
 def main() -> None:
@@ -29,7 +33,10 @@ def main() -> None:
     target = BUNDLED_DIR / args.name
     staging = target.with_name(f".{args.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(release, staging)
+    staging.mkdir(parents=True)
+    for name in RELEASE_FILES:
+        if (release / name).is_file():
+            shutil.copy2(release / name, staging / name)
     if not args.no_onnx:
         model = load_pretrained(staging)
         resolution = model.release_metadata.get("training", {}).get("image_size", 256)
