@@ -46,7 +46,7 @@ def test_routed_models_route_to_bundled_models_and_the_default_composes_line_dra
     from sketch2face.pipeline import SketchToFacePipeline
 
     for name in ("sketch2face-v2", "sketch2face-v3", "sketch2face-v4", "sketch2face-v5", "sketch2face-v6",
-                 "sketch2face-v7"):
+                 "sketch2face-v7", "sketch2face-v8"):
         routes = Release.open(name).routes
         assert set(routes) == {"portrait", "lines"} and set(routes.values()) <= set(MODELS)
     assert Release.open(DEFAULT_MODEL).compose_lines and not Release.open("sketch2face-v2").compose_lines

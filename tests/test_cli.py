@@ -99,8 +99,9 @@ def test_generate_fidelity_and_no_align_options(tiny_model_dir, sketch_files, tm
 def test_models_lists_the_default_and_what_it_does_with_line_drawings(capsys):
     assert main(["models"]) == 0
     listed = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines() if ": " in line}
-    assert "composes line drawings into photos from real face parts" in listed["sketch2face-v7 (default)"]
-    assert "routes shaded portraits to sketch2face-portrait-2" in listed["sketch2face-v7 (default)"]
+    assert "composes line drawings into photos from real face parts" in listed["sketch2face-v8 (default)"]
+    assert "routes shaded portraits to sketch2face-portrait-3" in listed["sketch2face-v8 (default)"]
+    assert "routes shaded portraits to sketch2face-portrait-2" in listed["sketch2face-v7"]
     assert "routes shaded portraits to sketch2face-portrait;" in listed["sketch2face-v6"]
     assert "routes shaded portraits to sketch2face-long" in listed["sketch2face-v5"]
     assert "composes line drawings from real face parts for sketch2face-long" in listed["sketch2face-v4"]

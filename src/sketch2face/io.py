@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "sketch2face-v7"
+DEFAULT_MODEL = "sketch2face-v8"
 #: What a router can compose line drawings into (``Release.compose_lines``, ``sketch2face.compose``).
 COMPOSITES = ("portrait", "photo")
 
