@@ -54,3 +54,24 @@ def test_routed_models_route_to_bundled_models_and_the_default_composes_line_dra
     assert SketchToFacePipeline(backend="onnx").compose
     assert not SketchToFacePipeline(backend="onnx", compose=False).compose
     assert not SketchToFacePipeline("sketch2face-v2", backend="onnx").compose
+
+
+def test_the_wheel_installs_the_default_and_what_it_routes_to():
+    """pyproject.toml leaves earlier defaults out of the wheel by file patterns; none may match a file
+    the default, v1 or the live preview's model needs. The weights' folders must not be namespace
+    packages (as they were), which put every file in them into the wheel whatever the patterns say."""
+    import fnmatch
+    import tomllib
+
+    from conftest import ROOT
+    from sketch2face.io import DEFAULT_MODEL
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["packages"]["find"]["namespaces"] is False
+    excluded = setuptools["exclude-package-data"]["sketch2face"]
+    needed = {DEFAULT_MODEL, *Release.open(DEFAULT_MODEL).routes.values(), "sketch2face-v1", "sketch2face-v1-small"}
+    for name in needed:
+        for file in ("config.json", "model.safetensors", ONNX_FILE, INT8_FILE):
+            path = f"weights/{name}/{file}"
+            assert not any(fnmatch.fnmatch(path, pattern) for pattern in excluded), path
+    assert any(fnmatch.fnmatch("weights/sketch2face-portrait-2/model.onnx", p) for p in excluded)  # the check sees them
