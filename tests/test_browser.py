@@ -11,7 +11,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 CHROMIUM = Path(os.environ.get("SKETCH2FACE_CHROMIUM", "/usr/bin/chromium"))
 if not CHROMIUM.exists():
@@ -378,3 +380,34 @@ def test_real_face_parts_and_another_face_reach_the_server(page):
     assert "stays on this page" in page.locator("#live-note").text_content()
     assert answer("#generate") == ("false", "0")
     assert sent[-1][1] == ""
+
+
+def test_an_uploaded_photo_of_a_drawing_goes_on_the_canvas_on_white_paper(page, tmp_path):
+    """The upload goes through /api/clean: the canvas gets the drawing on white paper (not the grey photo),
+    the page sends ``photographed`` with its generations, and a file that is not an image gets the server's
+    message."""
+    import cv2
+
+    from sketch2face.data.augment import photographed
+
+    drawing = np.full((400, 400), 255, np.uint8)
+    cv2.ellipse(drawing, (200, 210), (95, 130), 0, 0, 360, 20, 4)
+    for x in (160, 240):
+        cv2.ellipse(drawing, (x, 180), (18, 7), 0, 0, 360, 20, 3)
+    photo_file = tmp_path / "photo.png"
+    Image.fromarray(photographed(drawing, np.random.default_rng(0))).save(photo_file)
+    mid_grey = """() => { const c = document.getElementById('sketch');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 100 && d[i] < 225) n++; return n / (d.length / 4); }"""
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    page.set_input_files("#upload", str(photo_file))
+    wait_for_face(page)
+    assert page.evaluate(mid_grey) < 0.05  # the raw photo's grey paper would cover most of the canvas
+    assert any(url.endswith("/api/clean") for url in sent) and sent[-1].endswith("/api/generate")
+    assert page.evaluate("state.photographed")  # what the page sends with every generation for this canvas
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_bytes(b"this is not an image")
+    page.set_input_files("#upload", str(not_an_image))
+    page.wait_for_function("document.getElementById('status').classList.contains('error')", timeout=20_000)
+    assert "not an image" in page.locator("#status").text_content()

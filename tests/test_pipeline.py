@@ -391,7 +391,7 @@ def test_a_photographed_drawing_is_a_portrait_only_if_its_face_is_shaded():
     import cv2
 
     from sketch2face.data.augment import photographed
-    from sketch2face.pipeline import drawing_kind, preprocess_sketch
+    from sketch2face.pipeline import clean_drawing, drawing_kind, preprocess_sketch
 
     photo = photographed(_hatched_head(), np.random.default_rng(1))
     whitened = transforms.whiten_paper(photo)
@@ -399,6 +399,11 @@ def test_a_photographed_drawing_is_a_portrait_only_if_its_face_is_shaded():
     assert drawing_kind(strengthened) == "portrait"  # the blurred hairlines read as shading: the reason
     assert drawing_kind(strengthened, photographed=True) == "lines"  # its face is bare paper
     assert preprocess_sketch(photo).kind == "lines"
+    # the web page puts an upload on the canvas whitened (clean_drawing, POST /api/clean) and says so
+    cleaned, was_photographed = clean_drawing(photo)
+    assert was_photographed and not clean_drawing(cleaned)[1]  # white paper now: nothing tells any more
+    assert preprocess_sketch(cleaned).kind == "portrait"
+    assert preprocess_sketch(cleaned, photographed=True).kind == "lines"
     rng = np.random.default_rng(0)
     shaded = cv2.GaussianBlur(rng.integers(90, 230, (256, 256)).astype(np.uint8), (0, 0), 2)
     shaded[:, :40] = 255

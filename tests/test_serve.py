@@ -290,3 +290,74 @@ def test_generation_is_rate_limited_per_client(tiny_model_dir, tmp_path, sketch_
                  for _ in range(3)]
     assert [c.status_code for c in codes] == [200, 200, 429]
     assert 0 < int(codes[2].headers["Retry-After"]) <= 61 and "try again" in codes[2].json()["error"]
+
+
+def test_an_upload_is_cleaned_for_the_canvas_as_the_models_read_it(client):
+    """POST /api/clean: a photo of a drawing on grey, ruled paper comes back on white paper without its
+    rules, so the page's canvas, live preview and later strokes start from the drawing."""
+    import cv2
+
+    from sketch2face.data.augment import photographed
+
+    drawing = np.full((384, 384), 255, np.uint8)
+    cv2.ellipse(drawing, (192, 200), (90, 125), 0, 0, 360, 20, 4)
+    for x in (150, 234):
+        cv2.ellipse(drawing, (x, 170), (18, 7), 0, 0, 360, 20, 3)
+    ruled = drawing.copy()
+    ruled[10::24] = np.minimum(ruled[10::24], 170)  # a notebook's printed lines
+    photo = photographed(ruled, np.random.default_rng(0))
+    assert np.median(photo) < 225  # grey paper
+    response = client.post("/api/clean", files={"image": ("page.jpg", png_bytes(photo), "image/png")})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.headers["x-photographed"] == "true"
+    cleaned = np.asarray(Image.open(io.BytesIO(response.content)))
+    assert cleaned.shape == photo.shape and cleaned.dtype == np.uint8
+    far_from_ink = cv2.erode((drawing > 128).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert np.percentile(cleaned[far_from_ink], 5) >= 235  # white paper, and no rule left on it
+    assert np.median(cleaned[drawing < 128]) < 120  # the strokes stay
+    white = client.post("/api/clean", content=png_bytes(drawing), headers={"content-type": "image/png"})
+    assert white.status_code == 200 and white.headers["x-photographed"] == "false"
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(white.content))), drawing)  # nothing to clean
+    large = np.full((1400, 700), 255, np.uint8)
+    large[400:1000, 200:500] = 0
+    shrunk = client.post("/api/clean", content=png_bytes(large), headers={"content-type": "image/png"})
+    assert Image.open(io.BytesIO(shrunk.content)).size == (512, 1024)  # no more than the page can use
+    assert client.post("/api/generate", files={"image": ("c.png", response.content, "image/png")},
+                       data={"photographed": "true"}).status_code == 200
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (b"this is not an image", 422, "not an image"),
+    (b"", 422, "empty"),
+    (b"x" * 300_000, 413, "limit"),
+])
+def test_bad_uploads_to_clean_get_clear_4xx_json(client, body, status, message):
+    response = client.post("/api/clean", content=body, headers={"content-type": "image/png"})
+    assert response.status_code == status and message in response.json()["error"]
+
+
+def test_clean_refuses_blank_and_huge_images(client):
+    blank = client.post("/api/clean", content=png_bytes(np.full((64, 64), 240, np.uint8)),
+                        headers={"content-type": "image/png"})
+    assert blank.status_code == 422 and "blank" in blank.json()["error"]
+    huge = client.post("/api/clean", content=png_bytes(np.full((2000, 1000), 255, np.uint8)),
+                       headers={"content-type": "image/png"})
+    assert huge.status_code == 422 and "megapixel" in huge.json()["error"]
+
+
+def test_generate_passes_photographed_on_to_the_pipeline(client, sketch_png, monkeypatch):
+    from sketch2face.pipeline import SketchToFacePipeline
+
+    seen = []
+    run = SketchToFacePipeline.run
+
+    def recording_run(self, images, **options):
+        seen.append(options["photographed"])
+        return run(self, images, **options)
+
+    monkeypatch.setattr(SketchToFacePipeline, "run", recording_run)
+    for value in ("true", "false"):
+        assert client.post("/api/generate", files={"image": ("s.png", sketch_png, "image/png")},
+                           data={"photographed": value}).status_code == 200
+    assert client.post("/api/generate", content=sketch_png, headers={"content-type": "image/png"}).status_code == 200
+    assert seen == [True, False, False]

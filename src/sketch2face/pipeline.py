@@ -152,9 +152,27 @@ def face_alone_region(grey: np.ndarray) -> tuple[int, int, int] | None:
     return (int(round((x0 + x1) / 2 - side / 2)), int(round((y0 + y1) / 2 - FACE_ALONE_INK_CENTRE_Y * side)), side)
 
 
+def clean_drawing(image: ImageInput) -> tuple[np.ndarray, bool]:
+    """The drawing as every model reads it, before framing: greyscale (transparency -> white paper),
+    grey or unevenly lit paper whitened (``whiten_paper``, as in a photo of a drawing) and a ruled or
+    squared page's printed lines erased (``erase_ruled_lines``). Returns the uint8 image and whether
+    the paper needed whitening (a photographed drawing, which ``drawing_kind`` judges more strictly).
+
+    Raises:
+        InputImageError: unreadable input or a blank drawing.
+    """
+    as_given = to_grayscale(load_image(image))
+    whitened = whiten_paper(as_given)
+    grey = erase_ruled_lines(whitened)
+    if int(grey.max()) - int(grey.min()) < BLANK_CONTRAST:
+        raise InputImageError("the sketch is blank: draw or upload a face first")
+    return grey, whitened is not as_given
+
+
 def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = True,
                       fidelity: float = 1.0, compose: bool = False, variation: int = 0,
-                      composite: str = "portrait", keep_base: int | None = None) -> PreparedSketch:
+                      composite: str = "portrait", keep_base: int | None = None,
+                      photographed: bool = False) -> PreparedSketch:
     """Read, convert to greyscale (transparency -> white paper; grey or unevenly lit paper, as in a
     photo of a drawing, whitened: ``whiten_paper``; a ruled or squared page's lines erased:
     ``erase_ruled_lines``), frame, resize (a line drawing's lines kept dark
@@ -172,6 +190,9 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
     ``align=False``, the same square), for the composer to use if it takes it for one.
     ``PreparedSketch.frame`` maps the output back to the input's frame either way.
 
+    ``photographed``: judge it as a photo of a drawing though its paper is white (whitened already by
+    ``clean_drawing``, as the web page does to an upload before it goes on the canvas).
+
     Raises:
         InputImageError: unreadable input or a blank sketch.
         ValueError: fidelity outside [0, 1], or an unknown composite.
@@ -180,11 +201,7 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
         raise ValueError(f"fidelity must be between 0 and 1, got {fidelity}")
     if composite not in COMPOSITES:
         raise ValueError(f"composite must be one of {', '.join(COMPOSITES)}, got {composite!r}")
-    as_given = to_grayscale(load_image(image))
-    whitened = whiten_paper(as_given)
-    grey = erase_ruled_lines(whitened)
-    if int(grey.max()) - int(grey.min()) < BLANK_CONTRAST:
-        raise InputImageError("the sketch is blank: draw or upload a face first")
+    grey, whitened_here = clean_drawing(image)
     region = locate_drawing(grey) if align else None
     if region is None:
         square, frame = pad_to_square(grey, fill=255)
@@ -194,7 +211,7 @@ def preprocess_sketch(image: ImageInput, resolution: int = 256, align: bool = Tr
     # the kind is judged on the lines strengthened (faint or thin lines would read as shading), and only
     # a line drawing goes on strengthened
     lines_at_256 = strengthen_lines(square, MEASURED_AT)
-    kind = drawing_kind(lines_at_256, photographed=whitened is not as_given)
+    kind = drawing_kind(lines_at_256, photographed=photographed or whitened_here)
     if kind == "lines":
         at_256 = lines_at_256
         square = at_256 if resolution == MEASURED_AT else strengthen_lines(square, resolution)
@@ -362,7 +379,8 @@ class SketchToFacePipeline(_ModelRunner):
         self.compose = composes_by_default if compose is None else compose
 
     def preprocess(self, image: ImageInput, fidelity: float | None = None, align: bool | None = None,
-                   compose: bool | None = None, variation: int = 0, keep_base: int | None = None) -> PreparedSketch:
+                   compose: bool | None = None, variation: int = 0, keep_base: int | None = None,
+                   photographed: bool = False) -> PreparedSketch:
         """Read, convert to greyscale (transparency -> white paper), frame, resize and apply the
         fidelity control and composition (``preprocess_sketch``); ``fidelity``, ``align`` and ``compose``
         default to the pipeline's.
@@ -373,7 +391,7 @@ class SketchToFacePipeline(_ModelRunner):
         return preprocess_sketch(image, self.resolution, self.align if align is None else align,
                                  self.fidelity if fidelity is None else fidelity,
                                  self.compose if compose is None else compose, variation, self.composite,
-                                 keep_base)
+                                 keep_base, photographed)
 
     def postprocess(self, output: np.ndarray, frame: Frame, keep_size: bool = False) -> Image.Image:
         """(3, S, S) in [-1, 1], or a composed photo (S, S, 3) uint8 -> RGB image at the model's
@@ -400,7 +418,7 @@ class SketchToFacePipeline(_ModelRunner):
 
     def run(self, images: Iterable[ImageInput], keep_size: bool = False, batch_size: int = 8,
             fidelity: float | None = None, align: bool | None = None, compose: bool | None = None,
-            variation: int = 0, keep_base: int | None = None) -> Iterator[SketchResult]:
+            variation: int = 0, keep_base: int | None = None, photographed: bool = False) -> Iterator[SketchResult]:
         """Yield one ``SketchResult`` per input, in order, ``batch_size`` inputs per generator call: the
         one inference loop of the CLI, evaluation, the web app and the benchmarks. An input that cannot
         be read, or is blank, yields its error and the others go on."""
@@ -418,7 +436,7 @@ class SketchToFacePipeline(_ModelRunner):
         for image in images:
             try:
                 pending.append(SketchResult(image, prepared=self.preprocess(image, fidelity, align, compose, variation,
-                                                                            keep_base)))
+                                                                            keep_base, photographed)))
             except InputImageError as error:
                 pending.append(SketchResult(image, error=error))
             if len(pending) == batch_size:

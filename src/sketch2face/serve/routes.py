@@ -56,6 +56,10 @@ GENERATE_BODY = {
                                                               "model says; the default model composes)"},
                 "variation": {"type": "integer", "minimum": 0, "maximum": 1000,
                               "description": "with compose: 0 the best face parts, N the N-th next (another face)"},
+                "photographed": {"type": "boolean",
+                                 "description": "the drawing was photographed on grey paper and whitened by "
+                                                "POST /api/clean before it went on the canvas: judge it as "
+                                                "a photographed drawing (default false)"},
                 "keep_base": {"type": "integer", "minimum": 0,
                               "description": "with compose: the X-Base-Face of the previous result for the same "
                                              "drawing; that person is kept while the drawing still fits them "
@@ -156,7 +160,21 @@ def _encode(image: Image.Image, fmt: str, model_name: str) -> bytes:
     return buffer.getvalue()
 
 
-async def _read_generate_request(request: Request) -> tuple[bytes, dict[str, str]]:
+def _limit_rate(request: Request) -> None:
+    """Generations and cleaned uploads share one budget per address: both run the image pipeline."""
+    limiter = request.app.state.generate_limiter
+    client = f"ip:{request.client.host if request.client else 'unknown'}"
+    if not limiter.allow(client):
+        raise HTTPException(429, "too many requests from this address; try again shortly",
+                            headers={"Retry-After": str(limiter.retry_after(client))})
+
+
+def _true(options: dict[str, str], key: str, default: bool) -> bool:
+    value = options.get(key)
+    return default if value is None else value.lower() in ("1", "true", "yes", "on")
+
+
+async def _read_image_upload(request: Request) -> tuple[bytes, dict[str, str]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     options = {k: v for k, v in request.query_params.items()}
     if content_type == "multipart/form-data":
@@ -201,26 +219,22 @@ def _require_csrf(request: Request, session: LoginSession) -> None:
 @router.post("/api/generate", openapi_extra=GENERATE_BODY, response_class=Response,
              summary="Turn a sketch into a face (multipart field 'image' or a raw image body)")
 async def generate(request: Request) -> Response:
-    limiter = request.app.state.generate_limiter
-    client = f"ip:{request.client.host if request.client else 'unknown'}"
-    if not limiter.allow(client):
-        raise HTTPException(429, "too many generations from this address; try again shortly",
-                            headers={"Retry-After": str(limiter.retry_after(client))})
-    data, options = await _read_generate_request(request)
+    _limit_rate(request)
+    data, options = await _read_image_upload(request)
     fmt = options.get("format", "png").lower()
     if fmt not in ("png", "jpeg", "jpg"):
         raise HTTPException(422, "format must be png or jpeg")
     fmt = "jpeg" if fmt == "jpg" else fmt
-    watermark = options.get("watermark", "false").lower() in ("1", "true", "yes", "on")
-    align = options.get("align", "true").lower() not in ("0", "false", "no", "off")
+    watermark = _true(options, "watermark", False)
+    align = _true(options, "align", True)
+    photographed = _true(options, "photographed", False)
     try:
         fidelity = float(options.get("fidelity", "1"))
     except ValueError:
         raise HTTPException(422, "fidelity must be a number between 0 and 1") from None
     if not 0.0 <= fidelity <= 1.0:  # also refuses nan
         raise HTTPException(422, "fidelity must be a number between 0 and 1")
-    compose = None if "compose" not in options else \
-        options["compose"].lower() in ("1", "true", "yes", "on")
+    compose = None if "compose" not in options else _true(options, "compose", False)
     try:
         variation = int(options.get("variation", "0"))
     except ValueError:
@@ -246,7 +260,7 @@ async def generate(request: Request) -> Response:
         sketch_image = load_image(data, max_pixels=request.app.state.settings.max_pixels)
         with store.inference_lock:
             result = next(pipe.run([sketch_image], fidelity=fidelity, align=align, compose=compose,
-                                   variation=variation, keep_base=keep_base))
+                                   variation=variation, keep_base=keep_base, photographed=photographed))
         if result.error is not None:
             raise result.error
         return Image.fromarray(result.prepared.greyscale), result.face, result.prepared
@@ -438,3 +452,47 @@ def delete_history_item(item_id: HistoryId, request: Request) -> dict:
     (folder / item.sketch_file).unlink(missing_ok=True)
     (folder / item.face_file).unlink(missing_ok=True)
     return {"deleted": item_id}
+
+
+#: The longest side of a cleaned upload sent back to the page: the canvas is smaller, so more is only bytes.
+CLEANED_MAX_SIDE = 1024
+CLEAN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
+                "image": {"type": "string", "format": "binary", "description": "a drawing to put on the canvas"}}}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    "responses": {"200": {"content": {"image/png": {}}, "description": "the drawing as the models read it"}},
+}
+
+
+@router.post("/api/clean", openapi_extra=CLEAN_BODY, response_class=Response,
+             summary="An uploaded drawing as the models read it: greyscale, paper whitened, ruled lines erased")
+async def clean(request: Request) -> Response:
+    """The page puts an upload on the canvas through this, so that the in-browser preview and the strokes
+    drawn over it start from what the server would read (a photo of a drawing on grey or ruled paper is
+    whitened and loses its rules). ``X-Photographed: true`` says the paper was whitened; the page sends
+    it back with ``photographed`` so the drawing is still judged as a photographed one."""
+    _limit_rate(request)
+    data, _ = await _read_image_upload(request)
+
+    def run() -> tuple[bytes, bool]:
+        from ..pipeline import clean_drawing
+
+        grey, photographed = clean_drawing(load_image(data, max_pixels=request.app.state.settings.max_pixels))
+        image = Image.fromarray(grey)
+        image.thumbnail((CLEANED_MAX_SIDE, CLEANED_MAX_SIDE), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        return buffer.getvalue(), photographed
+
+    try:
+        encoded, photographed = await run_in_threadpool(run)
+    except InputImageError as error:
+        raise HTTPException(422, str(error).replace("<", "").replace(">", "")) from None
+    return Response(encoded, media_type="image/png",
+                    headers={"X-Photographed": "true" if photographed else "false"})

@@ -16,6 +16,9 @@ const state = {
   // the bank face of the last composite (X-Base-Face): sent back while the drawing goes on, so the
   // person stays the same from stroke to stroke; forgotten for a new drawing, model or "Another face"
   baseFace: null,
+  // the canvas holds a photo of a drawing whose grey paper the server whitened (/api/clean): sent with
+  // every request so the drawing is still judged as photographed
+  photographed: false,
   liveNote: null,  // what the page says about the in-browser preview, when it has one
 };
 const HISTORY_LIMIT = 50;
@@ -129,7 +132,10 @@ $("pen").onclick = () => selectTool("pen");
 $("eraser").onclick = () => selectTool("eraser");
 $("undo").onclick = () => restore(state.undo, state.redo);
 $("redo").onclick = () => restore(state.redo, state.undo);
-$("clear").onclick = () => { snapshot(); clearCanvas(); state.inked = false; state.baseFace = null; setStatus("Canvas cleared."); };
+$("clear").onclick = () => {
+  snapshot(); clearCanvas(); state.inked = false; state.baseFace = null; state.photographed = false;
+  setStatus("Canvas cleared.");
+};
 $("guide").onchange = drawGuide;
 $("shadow").onchange = drawGuide;
 $("generate").onclick = () => generate();
@@ -145,7 +151,7 @@ document.addEventListener("keydown", (event) => {
 });
 
 // an image replaces the drawing (undoable), fitted to the canvas without stretching
-function drawOnCanvas(bitmap) {
+function drawOnCanvas(bitmap, photographed = false) {
   snapshot();
   clearCanvas();
   const scale = Math.min(sketch.width / bitmap.width, sketch.height / bitmap.height);
@@ -153,12 +159,13 @@ function drawOnCanvas(bitmap) {
   ctx.drawImage(bitmap, (sketch.width - w) / 2, (sketch.height - h) / 2, w, h);
   state.inked = !isBlank();
   state.baseFace = null;
+  state.photographed = photographed;
 }
 
 // example line drawings to start from (the freehand training procedure on CUFS training photos)
 $("example").onchange = async (event) => {
   const choice = event.target.value;
-  if (!choice) { snapshot(); clearCanvas(); state.inked = false; state.baseFace = null; setStatus("Canvas cleared."); return; }
+  if (!choice) { $("clear").onclick(); return; }
   try {
     const reply = await fetch(`/static/examples/drawing-${choice}.png`);
     if (!reply.ok) throw new Error(reply.statusText);
@@ -170,16 +177,28 @@ $("example").onchange = async (event) => {
   }
 };
 
+// an upload goes onto the canvas as the server reads it (paper whitened, a notebook's rules erased), so
+// the live preview and strokes drawn over it start from the drawing, not from a grey photo of it
 $("upload").onchange = async (event) => {
   const file = event.target.files[0];
   if (!file) return;
-  try {
-    drawOnCanvas(await createImageBitmap(file));
-    generate();
-  } catch (error) {
-    setStatus(`That file is not an image this browser can read (${file.name}).`, true);
-  }
   event.target.value = "";
+  setStatus(`Reading ${file.name}...`);
+  try {
+    const form = new FormData();
+    form.append("image", file, file.name);
+    const response = await fetch("/api/clean", { method: "POST", body: form, credentials: "same-origin" });
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({ error: response.statusText }));
+      throw new Error(problem.error || response.statusText);
+    }
+    const photographed = response.headers.get("X-Photographed") === "true";
+    drawOnCanvas(await createImageBitmap(await response.blob()), photographed);
+  } catch (error) {
+    setStatus(`Could not use ${file.name}: ${error.message}`, true);
+    return;
+  }
+  generate();
 };
 
 function schedulePreview() {
@@ -220,6 +239,7 @@ async function requestFace(format) {
   form.append("fidelity", (Number($("fidelity").value) / 100).toFixed(2));
   form.append("compose", $("compose").checked ? "true" : "false");
   form.append("variation", String(state.variation));
+  form.append("photographed", state.photographed ? "true" : "false");
   if (state.baseFace !== null) form.append("keep_base", String(state.baseFace));
   const headers = state.csrf ? { "X-CSRF-Token": state.csrf } : {};
   const response = await fetch("/api/generate", { method: "POST", body: form, headers, credentials: "same-origin" });
