@@ -361,3 +361,12 @@ def test_generate_passes_photographed_on_to_the_pipeline(client, sketch_png, mon
                            data={"photographed": value}).status_code == 200
     assert client.post("/api/generate", content=sketch_png, headers={"content-type": "image/png"}).status_code == 200
     assert seen == [True, False, False]
+
+
+def test_a_flag_that_is_neither_true_nor_false_is_refused(client, sketch_png):
+    for field in ("watermark", "align", "compose", "photographed"):
+        response = client.post("/api/generate", files={"image": ("s.png", sketch_png, "image/png")},
+                               data={field: "maybe"})
+        assert response.status_code == 422 and f"{field} must be true or false" in response.json()["error"]
+    assert client.post("/api/generate?align=off&watermark=1", content=sketch_png,
+                       headers={"content-type": "image/png"}).status_code == 200

@@ -169,9 +169,20 @@ def _limit_rate(request: Request) -> None:
                             headers={"Retry-After": str(limiter.retry_after(client))})
 
 
-def _true(options: dict[str, str], key: str, default: bool) -> bool:
+def _flag(options: dict[str, str], key: str, default: bool) -> bool:
+    """A true/false form field or query parameter; anything else is a 422, not a guess."""
     value = options.get(key)
-    return default if value is None else value.lower() in ("1", "true", "yes", "on")
+    if value is None:
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise HTTPException(422, f"{key} must be true or false, not {value[:40]!r}")
+
+
+def _unreadable(error: InputImageError) -> HTTPException:
+    return HTTPException(422, str(error).replace("<", "").replace(">", ""))
 
 
 async def _read_image_upload(request: Request) -> tuple[bytes, dict[str, str]]:
@@ -225,16 +236,16 @@ async def generate(request: Request) -> Response:
     if fmt not in ("png", "jpeg", "jpg"):
         raise HTTPException(422, "format must be png or jpeg")
     fmt = "jpeg" if fmt == "jpg" else fmt
-    watermark = _true(options, "watermark", False)
-    align = _true(options, "align", True)
-    photographed = _true(options, "photographed", False)
+    watermark = _flag(options, "watermark", False)
+    align = _flag(options, "align", True)
+    photographed = _flag(options, "photographed", False)
     try:
         fidelity = float(options.get("fidelity", "1"))
     except ValueError:
         raise HTTPException(422, "fidelity must be a number between 0 and 1") from None
     if not 0.0 <= fidelity <= 1.0:  # also refuses nan
         raise HTTPException(422, "fidelity must be a number between 0 and 1")
-    compose = None if "compose" not in options else _true(options, "compose", False)
+    compose = None if "compose" not in options else _flag(options, "compose", False)
     try:
         variation = int(options.get("variation", "0"))
     except ValueError:
@@ -268,8 +279,7 @@ async def generate(request: Request) -> Response:
     try:
         sketch, face, prepared = await run_in_threadpool(run)
     except InputImageError as error:
-        message = str(error).replace("<", "").replace(">", "")
-        raise HTTPException(422, message) from None
+        raise _unreadable(error) from None
     if watermark:
         face = _watermark(face)
     encoded = _encode(face, fmt, pipe.model_name)
@@ -493,6 +503,6 @@ async def clean(request: Request) -> Response:
     try:
         encoded, photographed = await run_in_threadpool(run)
     except InputImageError as error:
-        raise HTTPException(422, str(error).replace("<", "").replace(">", "")) from None
+        raise _unreadable(error) from None
     return Response(encoded, media_type="image/png",
                     headers={"X-Photographed": "true" if photographed else "false"})
