@@ -206,6 +206,7 @@ def test_the_shipped_bank_holds_aligned_training_faces():
     inner = bank.landmarks[:, 27:]  # nose, eyes, mouth: where the parts are moved between faces
     assert (inner > 20).all() and (inner < 236).all()
     assert len(bank.photos) == len(bank)
+    assert bank.glasses is not None and 0.1 < bank.glasses.mean() < 0.3  # hand labels (E40): 512 of 2,782
     # each part's lighting, to choose parts that blend in (E27), and the parts' appearance is its photo's
     assert {part: looks.shape[0] for part, looks in bank.appearance.items()} == dict.fromkeys(("eyes", "nose", "mouth"), len(bank))
     from sketch2face.compose import part_appearance
@@ -412,3 +413,37 @@ def test_the_drawn_parts_can_help_choose_the_base(drawings, monkeypatch):
     assert bank.choose(query)["base"] == 0  # the rest alone: face 0, a hair nearer
     monkeypatch.setattr(compose, "BASE_PART_WEIGHT", 1.0)
     assert bank.choose(query)["base"] == 1
+
+
+def test_a_face_with_glasses_never_gives_the_eyes_or_nose(monkeypatch):
+    """E40: pieces of a donor's frames came along with its eyes (a white bar over an eye). Such a face
+    may still be the base or give the mouth."""
+    import sketch2face.compose as compose
+
+    geometry = FaceGeometry(MEAN_LANDMARKS_256.copy())
+    bank = _bank([draw_freehand(geometry, 256, "strokes", rng=seed) for seed in range(12)])
+    queries = [part_features(distance_field(draw_freehand(geometry, 256, "sketchy", rng=100 + s))) for s in range(6)]
+    monkeypatch.setattr(compose, "BASE_CANDIDATES", 4)
+    unlabelled = [bank.choose(q, variation=v) for q in queries for v in range(6)]
+    wearers = sorted({c[p] for c in unlabelled for p in ("eyes", "nose")})[:5]  # faces that gave eyes or a nose
+    bank.glasses = np.isin(np.arange(len(bank)), wearers)
+    labelled = []
+    for query in queries:
+        for variation in range(12):  # beyond the candidates too (the bank has 12 faces, 7 without glasses)
+            chosen = bank.choose(query, variation=variation)
+            assert not bank.glasses[[chosen["eyes"], chosen["nose"]]].any(), chosen
+            assert chosen["base"] not in (chosen["eyes"], chosen["nose"], chosen["mouth"])
+            labelled.append(chosen)
+    assert [c["base"] for c in labelled[:6]] == [c["base"] for c in unlabelled[:6]]  # the bases are as before
+    assert any(bank.glasses[c["mouth"]] or bank.glasses[c["base"]] for c in labelled)
+    bank.glasses = np.ones(len(bank), bool)  # a bank with no face left without glasses: labels ignored
+    assert bank.choose(queries[0]) == unlabelled[0]
+
+
+def test_glasses_labels_round_trip_through_the_bank_file(tmp_path, drawings):
+    bank = _bank(drawings)
+    bank.save(tmp_path / "unlabelled.npz")
+    assert ExemplarBank.load(tmp_path / "unlabelled.npz").glasses is None
+    bank.glasses = np.array([False, True, False])
+    bank.save(tmp_path / "labelled.npz")
+    assert ExemplarBank.load(tmp_path / "labelled.npz").glasses.tolist() == [False, True, False]

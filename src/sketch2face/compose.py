@@ -18,7 +18,9 @@ real features. We do both, on a CPU in a few milliseconds:
    their brows, the nose and the mouth, of the few faces whose drawn part is nearest, the one whose
    part is lit most like the base face's own (``part_appearance``). A drawing of the face
    alone, without the hair's and shoulders' outline, is matched framed as a face alone against the
-   bank's drawings without the outline (``ExemplarBank.how_drawn``).
+   bank's drawings without the outline (``ExemplarBank.how_drawn``). A face that wears glasses never
+   gives the eyes or the nose (``ExemplarBank.glasses``): pieces of its frames would come along
+   (docs/experiments.md, E40).
 3. Each chosen part is moved onto the base face's part by a similarity transform between their
    landmarks and blended in with Poisson image editing (``cv2.seamlessClone``), so the seams carry
    no shading step. A part never comes from the base face itself, so no output is any one bank
@@ -106,6 +108,11 @@ HOW_DRAWN = ("outline", "face", "enlarged face")
 #: but keeps its gradients, so a part lit from the other side or far more contrasted looks pasted on
 #: (a dark nose, a red mouth). 1: the nearest drawn part, as before E27.
 PART_CANDIDATES = 5
+#: The parts a face with glasses never gives (``ExemplarBank.glasses``): the frames sit on the eyes, brows
+#: and the bridge of the nose, and came along in pieces (a white bar over an eye). Such faces stay bases:
+#: keeping them from the base too moved validation FID by +4.7 and +1.7 (no composite wore glasses any
+#: more, where a fifth of the photos do), this by +0.2 and +0.2 (E40).
+GLASSES_PARTS = ("eyes", "nose")
 #: A part's look is compared at this many pixels a side (its lighting and contrast, not its details).
 APPEARANCE_SIZE = 12
 #: Stored photos are WebP at this quality: 6.2 KB a face against JPEG's 10.7 KB at the same quality
@@ -165,6 +172,9 @@ class ExemplarBank:
     appearance: dict[str, np.ndarray] | None = None
     """Per part of PART_LANDMARKS, (N, F) ``part_appearance`` of each face's photo; None in a bank
     built before E27 (each part is then the nearest drawn part)."""
+    glasses: np.ndarray | None = None
+    """(N,) bool: the face wears glasses (labelled by hand, E40; ``scripts/glasses_sheets.py``). Such a
+    face never gives the eyes or nose (it may be the base). None in a bank without labels (any face may)."""
     _crowding: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
     _squares: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -185,7 +195,8 @@ class ExemplarBank:
             buffer, landmarks=self.landmarks.astype(np.float16), **arrays, **crowding,
             crowding_neighbours=np.int64(HUB_NEIGHBOURS), **{f"feature_{k}": v for k, v in coded.items()},
             # CIELAB units, each within about +-100 of its part's mean: whole units are plenty for lighting
-            **{f"appearance_{k}": np.clip(np.round(v), -127, 127).astype(np.int8) for k, v in (self.appearance or {}).items()})
+            **{f"appearance_{k}": np.clip(np.round(v), -127, 127).astype(np.int8) for k, v in (self.appearance or {}).items()},
+            **({} if self.glasses is None else {"glasses": np.asarray(self.glasses, bool)}))
         atomic_write_bytes(Path(path), buffer.getvalue())
 
     @staticmethod
@@ -197,7 +208,8 @@ class ExemplarBank:
                 stored["landmarks"].astype(np.float32),
                 _unpack(stored["photo_bytes"], stored["photo_offsets"]),
                 {k[len("appearance_"):]: stored[k].astype(np.float32) for k in stored.files
-                 if k.startswith("appearance_")} or None)
+                 if k.startswith("appearance_")} or None,
+                stored["glasses"].astype(bool) if "glasses" in stored.files else None)
             if "crowding_neighbours" in stored.files and int(stored["crowding_neighbours"]) == HUB_NEIGHBOURS:
                 bank._crowding = {k[len("crowding_"):]: stored[k].astype(np.float64) for k in stored.files
                                   if k.startswith("crowding_") and k != "crowding_neighbours"}
@@ -280,7 +292,8 @@ class ExemplarBank:
         k-th next pick of each: the base's (beyond its candidates, the (k+1)-th nearest) and each
         part's (beyond its candidates, the (k+1)-th nearest drawn part).
         ``outline``: match the head, hair and shoulders against the bank's drawings with the person's
-        outline, or (False) without it.
+        outline, or (False) without it. A face labelled as wearing glasses (``glasses``) never gives
+        the eyes or nose.
 
         ``keep_base``: the base of the previous composite of the same drawing, kept while it is still
         one of this drawing's candidates. The pick is seeded by the drawing's features, so one more
@@ -297,16 +310,19 @@ class ExemplarBank:
             chosen = {"base": int(order[variation])}
         base = chosen["base"]
         pool = min(PART_CANDIDATES, len(self) - 1)
+        glasses = self.glasses if self.glasses is not None and (~self.glasses).sum() >= 2 else None
         for part, names in PART_FEATURES.items():
             distances = self.distances(features, names)
             distances[base] = np.inf  # never the base's own part: no output is one bank face
+            if glasses is not None and part in GLASSES_PARTS:
+                distances[glasses] = np.inf
             nearest = np.argsort(distances)
             if self.appearance is not None and variation < pool:  # the k-th best lit of the nearest drawn parts
                 looks = self.appearance[part]
                 mismatch = ((looks[nearest[:pool]] - looks[base]) ** 2).sum(1)
                 chosen[part] = int(nearest[np.argsort(mismatch, kind="stable")[variation]])
-            else:
-                chosen[part] = int(nearest[variation])
+            else:  # the (k+1)-th nearest of the faces that may give it, round again past the last
+                chosen[part] = int(nearest[variation % int(np.isfinite(distances).sum())])
         return chosen
 
 
