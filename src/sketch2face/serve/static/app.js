@@ -177,6 +177,13 @@ $("example").onchange = async (event) => {
   }
 };
 
+// a 4xx/5xx answer becomes an Error carrying the server's JSON message ({"error": ...})
+async function failOnError(response) {
+  if (response.ok) return;
+  const problem = await response.json().catch(() => ({ error: response.statusText }));
+  throw new Error(problem.error || response.statusText);
+}
+
 // an upload goes onto the canvas as the server reads it (paper whitened, a notebook's rules erased), so
 // the live preview and strokes drawn over it start from the drawing, not from a grey photo of it
 $("upload").onchange = async (event) => {
@@ -188,10 +195,7 @@ $("upload").onchange = async (event) => {
     const form = new FormData();
     form.append("image", file, file.name);
     const response = await fetch("/api/clean", { method: "POST", body: form, credentials: "same-origin" });
-    if (!response.ok) {
-      const problem = await response.json().catch(() => ({ error: response.statusText }));
-      throw new Error(problem.error || response.statusText);
-    }
+    await failOnError(response);
     const photographed = response.headers.get("X-Photographed") === "true";
     drawOnCanvas(await createImageBitmap(await response.blob()), photographed);
   } catch (error) {
@@ -243,10 +247,7 @@ async function requestFace(format) {
   if (state.baseFace !== null) form.append("keep_base", String(state.baseFace));
   const headers = state.csrf ? { "X-CSRF-Token": state.csrf } : {};
   const response = await fetch("/api/generate", { method: "POST", body: form, headers, credentials: "same-origin" });
-  if (!response.ok) {
-    const problem = await response.json().catch(() => ({ error: response.statusText }));
-    throw new Error(problem.error || response.statusText);
-  }
+  await failOnError(response);
   const base = response.headers.get("X-Base-Face");
   state.baseFace = base === null || base === "" ? null : Number(base);
   return { blob: await response.blob(), composed: response.headers.get("X-Composed") === "true" };
