@@ -61,6 +61,7 @@ from sketch2face.data.sketch import line_sketch
 from sketch2face.data.transforms import load_image, to_rgb
 from sketch2face.fid import fid_from_features, inception_features, kid_from_features
 from sketch2face.fidelity import distance_field, part_features
+from sketch2face.identity import embed_face, retrieval_ranks
 from sketch2face.pipeline import SketchToFacePipeline
 
 #: The face in the aligned 256x256 frame: below the top of the hair, inside the shoulders.
@@ -105,8 +106,6 @@ def face_crops(images: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def recognised_as_base(faces: list[np.ndarray], bases: list[int], bank: compose.ExemplarBank) -> float:
-    from sketch2face.identity import embed_face
-
     base_vectors = {b: embed_face(bank.photo(b)).vector for b in set(bases)}
     return float(np.mean([np.linalg.norm(embed_face(f).vector - base_vectors[b]) < 0.6 for f, b in zip(faces, bases)]))
 
@@ -131,6 +130,8 @@ def main() -> None:
                         help="weight of the drawn parts in the base's choice (compose.BASE_PART_WEIGHT)")
     parser.add_argument("--part-candidates", nargs="+", type=int, default=[compose.PART_CANDIDATES],
                         help="each part the best lit of this many nearest drawn parts (1: the nearest)")
+    parser.add_argument("--geometry-weights", nargs="+", type=float, default=[compose.GEOMETRY_WEIGHT],
+                        help="how far the composite follows the drawn proportions (compose.GEOMETRY_WEIGHT)")
     parser.add_argument("--recognise-base", action="store_true")
     parser.add_argument("--outline-only", action="store_true",
                         help="match every drawing as drawn with the person's outline (the composer before E25)")
@@ -141,6 +142,7 @@ def main() -> None:
     drawings, photos = drawings_and_photos(args.source, args.people, args.bank_rejects, tuple(args.procedures),
                                            outline=not args.no_outline, scale=args.scale, ink=args.ink)
     real, real_faces = inception_features(photos), inception_features(face_crops(photos))
+    true_identities = np.stack([embed_face(photo).vector for photo in photos])
     compose.BANK_FILE = args.bank  # the pipeline composes from default_bank()
     compose.default_bank.cache_clear()
     bank = compose.default_bank()
@@ -153,19 +155,21 @@ def main() -> None:
     print(f"{len(drawings)} drawings of {args.source}{' (bank rejects)' if args.bank_rejects else ''} "
           f"by {', '.join(args.procedures)}{', without the outline' if args.no_outline else ''}"
           f"{f', at {256 * args.scale} px' if args.scale > 1 else ''}{f', ink at grey {args.ink}' if args.ink else ''}\n")
-    print("| model | HUB_WEIGHT | BASE_CANDIDATES | PART_CANDIDATES | BASE_PART_WEIGHT | FID | KID | face FID | face KID | distinct bases "
-          "| most used base | outline distance | part distance | matched without outline | recognised as base |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | HUB_WEIGHT | BASE_CANDIDATES | PART_CANDIDATES | BASE_PART_WEIGHT | GEOMETRY_WEIGHT | FID | KID | face FID "
+          "| face KID | rank-1 | rank-5 | median rank | distinct bases | most used base | outline distance | part distance "
+          "| matched without outline | recognised as base |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     pipes = {model: SketchToFacePipeline(model, backend="torch") for model in args.models}
     faces_of: dict[str, list[np.ndarray]] = {}
-    for model, hub_weight, candidates, part_candidates, part_weight in itertools.product(
-            args.models, args.hub_weights, args.base_candidates, args.part_candidates, args.base_part_weights):
+    for model, hub_weight, candidates, part_candidates, part_weight, geometry_weight in itertools.product(
+            args.models, args.hub_weights, args.base_candidates, args.part_candidates, args.base_part_weights,
+            args.geometry_weights):
         pipe = pipes[model]
         compose.HUB_WEIGHT, compose.BASE_CANDIDATES, compose.PART_CANDIDATES = hub_weight, candidates, part_candidates
-        compose.BASE_PART_WEIGHT = part_weight
+        compose.BASE_PART_WEIGHT, compose.GEOMETRY_WEIGHT = part_weight, geometry_weight
         results = list(pipe.run(drawings, keep_size=True))
         faces = [np.asarray(r.face.resize((256, 256), Image.BICUBIC)) for r in results]  # drawn at 256 * scale
-        faces_of[f"{model}, {hub_weight:g}, {candidates}, {part_candidates}, {part_weight:g}"] = faces
+        faces_of[f"{model}, {hub_weight:g}, {candidates}, {part_candidates}, {part_weight:g}, {geometry_weight:g}"] = faces
         bases = [r.prepared.base_face for r in results]
         with_outline = [r.prepared.how_drawn == "outline" for r in results]
         # the drawing as composed (framed as a head with hair, or as a face alone) against its base's drawing
@@ -179,9 +183,12 @@ def main() -> None:
         fake, fake_faces = inception_features(faces), inception_features(face_crops(faces))
         scores = [fid_from_features(fake, real), kid_from_features(fake, real)[0],
                   fid_from_features(fake_faces, real_faces), kid_from_features(fake_faces, real_faces)[0]]
+        ranks = retrieval_ranks(np.stack([embed_face(face).vector for face in faces]), true_identities)
         recognised = f"{recognised_as_base(faces, bases, bank):.1%}" if args.recognise_base else ""
         counts = Counter(bases)
-        print(f"| {model} | {hub_weight:g} | {candidates} | {part_candidates} | {part_weight:g} | {scores[0]:.1f} | {scores[1]:.4f} | {scores[2]:.1f} | {scores[3]:.4f} "
+        print(f"| {model} | {hub_weight:g} | {candidates} | {part_candidates} | {part_weight:g} | {geometry_weight:g} "
+              f"| {scores[0]:.1f} | {scores[1]:.4f} | {scores[2]:.1f} | {scores[3]:.4f} "
+              f"| {np.mean(ranks <= 1):.1%} | {np.mean(ranks <= 5):.1%} | {np.median(ranks):.0f} "
               f"| {len(counts)} | {counts.most_common(1)[0][1]} | {outline_distance:.2f} | {part_distance:.2f} "
               f"| {1 - np.mean(with_outline):.1%} | {recognised} |", flush=True)
     if args.sheet:

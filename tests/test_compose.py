@@ -447,3 +447,60 @@ def test_glasses_labels_round_trip_through_the_bank_file(tmp_path, drawings):
     bank.glasses = np.array([False, True, False])
     bank.save(tmp_path / "labelled.npz")
     assert ExemplarBank.load(tmp_path / "labelled.npz").glasses.tolist() == [False, True, False]
+
+
+def _drawn_places(bank: ExemplarBank, drawing: np.ndarray) -> dict[str, np.ndarray]:
+    field = distance_field(drawing)
+    return bank.drawn_landmarks(field, part_features(field))
+
+
+def test_where_the_drawing_puts_its_parts_is_read_from_the_drawing(drawings):
+    bank = _bank(drawings)
+    moved = np.full_like(drawings[0], 255)
+    moved[6:, 4:] = drawings[0][:-6, :-4]  # the whole drawing 4 px right and 6 px down
+    before, after = _drawn_places(bank, drawings[0]), _drawn_places(bank, moved)
+    assert set(before) == {"eye_left", "eye_right", "nose", "mouth"}
+    for name in before:
+        assert np.allclose((after[name] - before[name]).mean(0), (4, 6), atol=1)
+
+
+def _mean_face_parts(**moves) -> dict[str, np.ndarray]:
+    from sketch2face.compose import DRAWN_PART_LANDMARKS
+
+    return {name: MEAN_LANDMARKS_256[points].astype(np.float64) + moves.get(name, (0, 0))
+            for name, points in DRAWN_PART_LANDMARKS.items()}
+
+
+def _sampling_map() -> np.ndarray:
+    """An image whose pixels hold their own (x, y): warped, it shows where each output pixel came from."""
+    return np.dstack(np.meshgrid(np.arange(256), np.arange(256))).astype(np.float32)
+
+
+def test_the_composite_takes_the_drawn_proportions():
+    from sketch2face.compose import DRAWN_PART_LANDMARKS, _similarity_onto, follow_geometry
+
+    drawn = _mean_face_parts(mouth=(0, 14))  # a long face: the mouth drawn far below the nose
+    assert np.array_equal(follow_geometry(_sampling_map(), MEAN_LANDMARKS_256, drawn, 0.0), _sampling_map())
+    # the drawn places fitted onto the base's by a similarity: the base's position and size stay
+    inner = np.concatenate(list(DRAWN_PART_LANDMARKS.values()))
+    fitted = _similarity_onto(np.concatenate(list(drawn.values())), MEAN_LANDMARKS_256[inner].astype(np.float64))
+    mouth_before, mouth_after = MEAN_LANDMARKS_256[48:68].mean(0), fitted[-20:].mean(0)
+    assert mouth_after[1] - mouth_before[1] > 2.5
+    for weight in (1.0, 0.5):
+        came_from = follow_geometry(_sampling_map(), MEAN_LANDMARKS_256, drawn, weight)
+        x, y = (mouth_before + weight * (mouth_after - mouth_before)).round().astype(int)
+        assert np.abs(came_from[y, x] - mouth_before).max() < 1.5  # the base's mouth shows where the drawing put it
+    assert np.abs(came_from[:20] - _sampling_map()[:20]).max() < 0.5  # the frame stays
+
+
+def test_the_drawn_proportions_never_fold_the_skin(monkeypatch):
+    from sketch2face.compose import follow_geometry
+
+    def least_determinant(came_from):
+        (dx_dy, dx_dx), (dy_dy, dy_dx) = np.gradient(came_from[..., 0]), np.gradient(came_from[..., 1])
+        return (dx_dx * dy_dy - dx_dy * dy_dx).min()
+
+    drawn = _mean_face_parts(mouth=(0, 60), eye_left=(-15, 0))  # far from the base's: onto the chin
+    assert least_determinant(follow_geometry(_sampling_map(), MEAN_LANDMARKS_256, drawn, 1.0)) > 0.4
+    monkeypatch.setattr("sketch2face.compose.GEOMETRY_STRETCH", 1e9)  # no guard: squeezed twentyfold
+    assert least_determinant(follow_geometry(_sampling_map(), MEAN_LANDMARKS_256, drawn, 1.0)) < 0.1

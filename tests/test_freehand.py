@@ -16,6 +16,7 @@ from sketch2face.data.freehand import (
     PROCEDURES,
     FaceGeometry,
     draw_freehand,
+    drawn_landmarks,
     freehand_strokes,
 )
 from sketch2face.data.prepare import PrepareOptions
@@ -72,6 +73,19 @@ def test_recorded_strokes_lie_on_the_drawn_ink():
     points = np.concatenate([s.points for s in strokes]).round().astype(int).clip(0, 255)
     assert len(strokes) >= 10
     assert (drawing[points[:, 1], points[:, 0]] < 128).mean() > 0.95
+
+
+def test_drawn_landmarks_are_where_the_drawing_put_the_features():
+    from sketch2face.fidelity import distance_field
+
+    exact = GEOMETRY.landmarks.round().astype(int)
+    for seed in range(3):
+        ink_distance = distance_field(draw_freehand(GEOMETRY, 256, "strokes", rng=seed))
+        drawn = drawn_landmarks(GEOMETRY, 256, seed).round().astype(int)
+        # the eye outlines run through the deformed places, not through the photo's
+        assert np.median(ink_distance[drawn[36:48, 1], drawn[36:48, 0]]) < 0.5
+        assert np.median(ink_distance[exact[36:48, 1], exact[36:48, 0]]) > 1.0
+    assert np.allclose(drawn_landmarks(GEOMETRY, 256, 4, strength=0.0), GEOMETRY.landmarks, atol=1e-3)
 
 
 def test_the_generic_procedure_draws_a_template_head_whatever_the_hair():

@@ -269,6 +269,14 @@ def deform_landmarks(landmarks: np.ndarray, rng: np.random.Generator, strength: 
     return points
 
 
+def _placed_landmarks(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float):
+    """What every procedure draws first: (the eye distance, the whole-drawing warp, the landmarks where the
+    drawing puts them: each part deformed on its own, then the whole warped)."""
+    unit = max(geometry.eye_distance, 1.0)
+    warp = _Warp(size, rng, strength, unit)
+    return unit, warp, warp(deform_landmarks(geometry.landmarks.astype(np.float64), rng, strength))
+
+
 class _Warp:
     """The whole-drawing distortion: an elastic field, then a similarity (off-centre, rotated, sized)."""
 
@@ -399,9 +407,7 @@ def _hair_scribble(pen: _Pen, outline: list[np.ndarray], centre: np.ndarray, lan
 def _draw_strokes(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float,
                   loose: bool) -> _Pen:
     landmarks = geometry.landmarks.astype(np.float64)
-    unit = max(geometry.eye_distance, 1.0)
-    warp = _Warp(size, rng, strength, unit)
-    points = warp(deform_landmarks(landmarks, rng, strength))
+    unit, warp, points = _placed_landmarks(geometry, size, rng, strength)
     width = int(rng.choice([1, 2, 2, 3, 3, 4])) if not loose else int(rng.choice([1, 1, 2, 2, 3]))
     pen = _Pen(size, width, int(rng.integers(0, 90)))
     tremor = rng.uniform(0.3, 1.8) * (unit / 60)
@@ -446,9 +452,7 @@ def _draw_strokes(geometry: FaceGeometry, size: int, rng: np.random.Generator, s
 def _draw_doodle(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float) -> _Pen:
     """Primitive shapes, none of which the training procedures draw: held out for testing."""
     landmarks = geometry.landmarks.astype(np.float64)
-    unit = max(geometry.eye_distance, 1.0)
-    warp = _Warp(size, rng, strength, unit)
-    p = warp(deform_landmarks(landmarks, rng, strength))
+    unit, warp, p = _placed_landmarks(geometry, size, rng, strength)
     pen = _Pen(size, int(rng.choice([2, 3, 4])), 0)
     # head: an ellipse through the jaw points and a forehead as high again as the brows are above the eyes
     brows = np.vstack([p[BROW_LEFT], p[BROW_RIGHT]])
@@ -486,9 +490,7 @@ def _draw_doodle(geometry: FaceGeometry, size: int, rng: np.random.Generator, st
 def _draw_cartoon(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float) -> _Pen:
     """Other primitives than both the training procedures and the doodle: for validation only."""
     landmarks = geometry.landmarks.astype(np.float64)
-    unit = max(geometry.eye_distance, 1.0)
-    warp = _Warp(size, rng, strength, unit)
-    p = warp(deform_landmarks(landmarks, rng, strength))
+    unit, warp, p = _placed_landmarks(geometry, size, rng, strength)
     pen = _Pen(size, int(rng.choice([1, 2, 3])), int(rng.integers(0, 60)))
     tremor = rng.uniform(0.2, 1.0) * (unit / 60)
     pen.line(_tremble(p[[0, 3, 6, 8, 10, 13, 16]], rng, tremor))  # an angular jaw through seven points
@@ -545,9 +547,7 @@ def _draw_generic(geometry: FaceGeometry, size: int, rng: np.random.Generator, s
     """A template head with the person's features: for validation only. Its head, hair and shoulders
     come from no photo (the silhouette is not used), so many people's drawings share one outline."""
     landmarks = geometry.landmarks.astype(np.float64)
-    unit = max(geometry.eye_distance, 1.0)
-    warp = _Warp(size, rng, strength, unit)
-    p = warp(deform_landmarks(landmarks, rng, strength))
+    unit, warp, p = _placed_landmarks(geometry, size, rng, strength)
     pen = _Pen(size, int(rng.choice([1, 2, 2, 3])), int(rng.integers(0, 70)))
     tremor = rng.uniform(0.2, 1.2) * (unit / 60)
     left, right = p[0], p[16]
@@ -623,6 +623,14 @@ def freehand_strokes(geometry: FaceGeometry, size: int, procedure: str = "stroke
                      rng: np.random.Generator | int | None = None, strength: float = 1.0) -> list[Stroke]:
     """The pen movements of the drawing that ``draw_freehand`` makes with the same arguments."""
     return _render(geometry, size, procedure, rng, strength).strokes
+
+
+def drawn_landmarks(geometry: FaceGeometry, size: int, rng: np.random.Generator | int | None = None,
+                    strength: float = 1.0) -> np.ndarray:
+    """(68, 2) places where ``draw_freehand`` with the same geometry, size, seed and strength (any
+    procedure) puts the face's landmarks: the geometry a drawing actually has, wrong proportions and all."""
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return _placed_landmarks(geometry, size, rng, strength)[2]
 
 
 def _render(geometry: FaceGeometry, size: int, procedure: str, rng, strength: float) -> _Pen:
