@@ -503,7 +503,8 @@ def compose_drawing(grey: np.ndarray, composite: str = "photo", variation: int =
     for part, groups in PART_LANDMARKS.items():
         canvas = _clone_part(canvas, image_of(bank, chosen[part]), bank.landmarks[chosen[part]],
                              bank.landmarks[base], groups, PART_MARGIN[part])
-    canvas = follow_geometry(canvas, bank.landmarks[base], bank.drawn_landmarks(field, features), GEOMETRY_WEIGHT)
+    if GEOMETRY_WEIGHT > 0:  # reading the drawn places is most of the warp's cost
+        canvas = follow_geometry(canvas, bank.landmarks[base], bank.drawn_landmarks(field, features), GEOMETRY_WEIGHT)
     image = canvas if size == FRAME else cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
     return Composite(image, chosen, how_drawn)
 

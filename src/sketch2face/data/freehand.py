@@ -451,7 +451,6 @@ def _draw_strokes(geometry: FaceGeometry, size: int, rng: np.random.Generator, s
 
 def _draw_doodle(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float) -> _Pen:
     """Primitive shapes, none of which the training procedures draw: held out for testing."""
-    landmarks = geometry.landmarks.astype(np.float64)
     unit, warp, p = _placed_landmarks(geometry, size, rng, strength)
     pen = _Pen(size, int(rng.choice([2, 3, 4])), 0)
     # head: an ellipse through the jaw points and a forehead as high again as the brows are above the eyes
@@ -546,7 +545,6 @@ def _draw_cartoon(geometry: FaceGeometry, size: int, rng: np.random.Generator, s
 def _draw_generic(geometry: FaceGeometry, size: int, rng: np.random.Generator, strength: float) -> _Pen:
     """A template head with the person's features: for validation only. Its head, hair and shoulders
     come from no photo (the silhouette is not used), so many people's drawings share one outline."""
-    landmarks = geometry.landmarks.astype(np.float64)
     unit, warp, p = _placed_landmarks(geometry, size, rng, strength)
     pen = _Pen(size, int(rng.choice([1, 2, 2, 3])), int(rng.integers(0, 70)))
     tremor = rng.uniform(0.2, 1.2) * (unit / 60)
